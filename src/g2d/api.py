@@ -1,0 +1,170 @@
+"""The Python API: the pipeline's steps as functions over a typed config and a run folder.
+
+Run folder layout::
+
+    RUN/data.json                      how the splits were made, fingerprints, input transform
+    RUN/teachers/<modality>/           model.safetensors, card.json, metrics.jsonl, checkpoints/
+    RUN/cache/                         teacher-output cache (manifest.json, *.npy)
+    RUN/students/<method>/             config.yaml, metrics.jsonl, checkpoints/, model.safetensors, result.json
+    RUN/summary.json                   test metrics of every student and teacher
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from g2d import io
+from g2d.cache import build_cache, open_cache
+from g2d.config import ExperimentConfig, load_config, parse_config
+from g2d.data import DataSplits, build_splits
+from g2d.methods import Method, MethodContext, build_method
+from g2d.model import MultimodalModel, build_model
+from g2d.runtime import resolve_device, seed_everything
+from g2d.teachers import OnlineTeachers, Teacher, load_teacher, train_teacher
+from g2d.trainer import FitResult, Trainer, TeacherSource, evaluate
+from g2d.validation import G2DError
+
+__all__ = ["load_config", "parse_config", "load_data", "build_student", "train_teachers",
+           "load_teachers", "cache_teacher_outputs", "train_student", "evaluate_run", "StudentRun"]
+
+
+def load_data(config: ExperimentConfig) -> DataSplits:
+    """Build the data set's splits as the config describes them."""
+    return build_splits(config.data.name, config.data.options)
+
+
+def record_data(splits: DataSplits, run_dir: Path) -> None:
+    io.write_json(run_dir / "data.json", {
+        "modalities": list(splits.info.modalities), "task": splits.info.task,
+        "num_classes": splits.info.num_classes, "class_names": splits.info.class_names,
+        "input_shapes": {m: list(s) for m, s in splits.info.input_shapes.items()},
+        "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
+        "fingerprints": {"train": splits.train.fingerprint(), "val": splits.val.fingerprint(),
+                         "test": splits.test.fingerprint()},
+        "transform": {"train": splits.train.transform_description, "eval": splits.test.transform_description,
+                      "random_train_transform": splits.train.random_transform},
+        "provenance": splits.provenance})
+
+
+def build_student(config: ExperimentConfig, splits: DataSplits) -> MultimodalModel:
+    encoders = {m: c.model_dump() for m, c in config.model.encoders.items()}
+    return build_model(splits.info, encoders, config.model.fusion.model_dump())
+
+
+def train_teachers(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits | None = None, *,
+                   progress: bool = True, resume: bool = False) -> dict[str, Teacher]:
+    """Train one teacher per modality into ``RUN/teachers/<modality>``."""
+    run_dir = Path(run_dir)
+    splits = splits or load_data(config)
+    record_data(splits, run_dir)
+    device = resolve_device(config.device)
+    return {m: train_teacher(config, splits, m, run_dir / "teachers" / m, device, progress, resume)
+            for m in splits.info.modalities}
+
+
+def load_teachers(config: ExperimentConfig, splits: DataSplits, teachers_dir: str | Path) -> dict[str, Teacher]:
+    return {m: load_teacher(config, splits, m, Path(teachers_dir) / m) for m in splits.info.modalities}
+
+
+def cache_teacher_outputs(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits | None = None,
+                          teachers: dict[str, Teacher] | None = None) -> Path:
+    """Compute and store every training sample's teacher outputs in ``RUN/cache``."""
+    run_dir = Path(run_dir)
+    splits = splits or load_data(config)
+    teachers = teachers or load_teachers(config, splits, run_dir / "teachers")
+    return build_cache(teachers, splits.train, run_dir / "cache", resolve_device(config.device),
+                       config.data.eval_batch_size, config.precision, config.data.num_workers)
+
+
+def teacher_source(config: ExperimentConfig, splits: DataSplits, teachers: dict[str, Teacher],
+                   cache_dir: Path, device: torch.device, log: list[str]) -> TeacherSource:
+    """The cache when the train transform is deterministic (built if missing), else online teachers."""
+    if splits.train.random_transform:
+        log.append("training transform is random: teachers run online (no cache)")
+        return OnlineTeachers(teachers, device, config.precision)
+    if not (cache_dir / "manifest.json").exists():
+        log.append(f"building teacher-output cache in {cache_dir}")
+        build_cache(teachers, splits.train, cache_dir, device, config.data.eval_batch_size,
+                    config.precision, config.data.num_workers)
+    return open_cache(cache_dir, teachers, splits.train, device)
+
+
+@dataclass
+class StudentRun:
+    method: str
+    model: MultimodalModel
+    result: FitResult
+    out_dir: Path
+    notes: list[str]
+
+
+def train_student(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits | None = None, *,
+                  teachers_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+                  progress: bool = True, resume: bool = False, name: str | None = None) -> StudentRun:
+    """Train a multimodal student with ``config.method`` into ``RUN/students/<name or method>``."""
+    run_dir = Path(run_dir)
+    splits = splits or load_data(config)
+    device = resolve_device(config.device)
+    out_dir = run_dir / "students" / (name or config.method.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    io.write_text(out_dir / "config.yaml", config.to_yaml())
+    record_data(splits, run_dir)
+    seed_everything(config.seed)
+    model = build_student(config, splits)
+    method = make_method(config, splits, model)
+    notes: list[str] = []
+    source = None
+    if method.needs_teachers:
+        teachers = load_teachers(config, splits, Path(teachers_dir) if teachers_dir else run_dir / "teachers")
+        source = teacher_source(config, splits, teachers, Path(cache_dir) if cache_dir else run_dir / "cache",
+                                device, notes)
+    trainer = Trainer(model, method, splits.train, splits.val, splits.test, config.student,
+                      batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
+                      device=device, precision=config.precision, seed=config.seed,
+                      num_workers=config.data.num_workers, teachers=source, out_dir=out_dir,
+                      progress=progress, description=f"student {name or config.method.name}")
+    result = trainer.fit(resume=resume)
+    io.load_weights(out_dir / "checkpoints" / "best.safetensors", model)
+    io.save_weights(out_dir / "model.safetensors", model, {"method": config.method.name})
+    io.write_json(out_dir / "result.json", {"method": config.method.name, "selected_epoch": result.best_epoch,
+                                            "select_metric": result.select_metric, "val": result.val,
+                                            "test": result.test, "notes": notes})
+    return StudentRun(config.method.name, model, result, out_dir, notes)
+
+
+def make_method(config: ExperimentConfig, splits: DataSplits, model: MultimodalModel) -> Method:
+    context = MethodContext(splits.info.modalities, splits.info.task, config.student.epochs, model, splits.train)
+    return build_method(config.method.name, config.method.options, context,
+                        [m.model_dump() for m in config.method.modulators])
+
+
+def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, Any]:
+    """Re-evaluate every trained student and teacher of a run on its test split; write summary.json."""
+    run_dir = Path(run_dir)
+    students = sorted(p for p in (run_dir / "students").glob("*") if (p / "model.safetensors").exists())
+    if not students:
+        raise G2DError(f"{run_dir}: no trained students (expected students/<method>/model.safetensors)")
+    summary: dict[str, Any] = {"methods": {}, "teachers": {}}
+    splits = None
+    for student_dir in students:
+        config = load_config(student_dir / "config.yaml")
+        if device is not None:
+            config = config.model_copy(update={"device": device})
+        splits = splits or load_data(config)
+        dev = resolve_device(config.device)
+        model = build_student(config, splits)
+        io.load_weights(student_dir / "model.safetensors", model)
+        model.to(dev)
+        result = io.read_json(student_dir / "result.json")
+        summary["methods"][student_dir.name] = {
+            "test": evaluate(model, splits.test, dev, config.data.eval_batch_size, config.precision),
+            "val": result["val"], "selected_epoch": result["selected_epoch"]}
+    for card_path in sorted((run_dir / "teachers").glob("*/card.json")):
+        card = io.read_json(card_path)
+        summary["teachers"][card["modality"]] = {"test": card["test"], "val": card["val"],
+                                                 "selected_epoch": card["selected_epoch"]}
+    io.write_json(run_dir / "summary.json", summary)
+    return summary

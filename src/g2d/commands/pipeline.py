@@ -1,0 +1,75 @@
+"""``g2d teachers | cache | train | evaluate``: the pipeline one step at a time."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from g2d import api
+from g2d.commands import add_common, default_run_dir, parse_overrides, show_progress
+from g2d.report.table import format_summary
+
+
+def _config(args: argparse.Namespace):
+    return api.load_config(args.config, parse_overrides(args.overrides, args.device))
+
+
+def cmd_teachers(args: argparse.Namespace) -> int:
+    config = _config(args)
+    run = args.out or default_run_dir("run")
+    teachers = api.train_teachers(config, run, progress=show_progress(args), resume=args.resume)
+    for m, t in teachers.items():
+        metric = t.card["select_metric"]
+        print(f"teacher {m}: val {metric} {t.card['val'][metric]:.4f} (epoch {t.card['selected_epoch']}) "
+              f"-> {run / 'teachers' / m}")
+    return 0
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    config = _config(args)
+    run = args.out or default_run_dir("run")
+    path = api.cache_teacher_outputs(config, run)
+    print(f"teacher-output cache written to {path}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    config = _config(args)
+    run = args.out or default_run_dir("run")
+    student = api.train_student(config, run, teachers_dir=args.teachers, progress=show_progress(args),
+                                resume=args.resume, name=args.name)
+    for note in student.notes:
+        print(f"note: {note}")
+    metric = student.result.select_metric
+    print(f"{student.method}: selected epoch {student.result.best_epoch} on val {metric}; "
+          f"test {metric} {student.result.test[metric]:.4f} -> {student.out_dir}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    summary = api.evaluate_run(args.run_dir, device=args.device)
+    print(format_summary(summary))
+    print(f"\nwritten {Path(args.run_dir) / 'summary.json'}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("teachers", help="train one teacher per modality")
+    add_common(p)
+    p.add_argument("--resume", action="store_true", help="continue interrupted teacher training")
+    p.set_defaults(handler=cmd_teachers)
+
+    p = sub.add_parser("cache", help="store every training sample's teacher outputs")
+    add_common(p)
+    p.set_defaults(handler=cmd_cache)
+
+    p = sub.add_parser("train", help="train a multimodal student with the config's method")
+    add_common(p)
+    p.add_argument("--teachers", type=Path, default=None, help="teachers folder (default RUN/teachers)")
+    p.add_argument("--name", default=None, help="student folder name (default: the method's name)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("evaluate", help="test metrics of every student and teacher in a run folder")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--device", default=None)
+    p.set_defaults(handler=cmd_evaluate)

@@ -1,0 +1,176 @@
+"""Typed experiment configuration: validated at load, round-trips through YAML.
+
+Every pluggable piece is a ``{name, options}`` pair; ``options`` is validated against the options
+model the piece registered, so a typo or a wrong value fails at load with the field's dotted path.
+After validation the options hold every default, so the resolved YAML in a run folder is complete.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from g2d.registry import ExperimentContext, Registry
+from g2d.validation import ConfigError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component(Strict):
+    """A registered piece chosen by name, with its typed options."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataConfig(Strict):
+    name: str = "synthetic"
+    options: dict[str, Any] = Field(default_factory=dict)
+    batch_size: int = Field(16, gt=0)
+    eval_batch_size: int = Field(256, gt=0)
+    num_workers: int = Field(0, ge=0, description="DataLoader worker processes")
+
+
+class ModelConfig(Strict):
+    encoders: dict[str, Component] = Field(
+        default_factory=dict, description="per modality; a modality left out uses its data set's default")
+    fusion: Component = Field(default_factory=lambda: Component(name="concat"))
+
+
+class OptimConfig(Strict):
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(1e-3, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(1e-4, ge=0)
+    step_size: int | None = Field(200, gt=0, description="epochs between lr decays; null = constant lr")
+    gamma: float = Field(0.1, gt=0, le=1)
+
+
+class TrainConfig(Strict):
+    epochs: int = Field(30, gt=0)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    patience: int | None = Field(None, gt=0, description="stop after this many epochs without val improvement")
+    select_metric: str | None = Field(None, description="val metric for model selection; default accuracy "
+                                                        "(classification) or mae (regression)")
+
+
+class MethodConfig(Strict):
+    name: str = "g2d"
+    options: dict[str, Any] = Field(default_factory=dict)
+    modulators: list[Component] = Field(default_factory=list, description="extra gradient modulators "
+                                        "composed with the method's own (e.g. joint + smp)")
+
+
+class ExperimentConfig(Strict):
+    """One experiment: data, model, teacher and student training, the method, runtime."""
+
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    teachers: TrainConfig = Field(default_factory=TrainConfig)
+    student: TrainConfig = Field(default_factory=TrainConfig)
+    method: MethodConfig = Field(default_factory=MethodConfig)
+    seed: int = 0
+    device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+
+    @model_validator(mode="after")
+    def _resolve_components(self) -> "ExperimentConfig":
+        from g2d import catalog
+
+        data_opts = catalog.DATASETS.parse_options(self.data.name, self.data.options, "data.options")
+        self.data.options = data_opts.model_dump()
+        modalities = tuple(data_opts.modality_names())
+        task = data_opts.task()
+        if len(set(modalities)) != len(modalities):
+            raise ValueError(f"data.options: modality names must be unique, got {list(modalities)}")
+        unknown = [m for m in self.model.encoders if m not in modalities]
+        if unknown:
+            raise ValueError(f"model.encoders: unknown modalities {unknown}; the data set has {list(modalities)}")
+        defaults = data_opts.default_encoders()
+        self.model.encoders = {m: self.model.encoders.get(m) or Component(**defaults[m]) for m in modalities}
+        for m, enc in self.model.encoders.items():
+            enc.options = _resolve(catalog.ENCODERS, enc, f"model.encoders.{m}", None).model_dump()
+        context = ExperimentContext(modalities, task, self.student.epochs)
+        self.model.fusion.options = _resolve(catalog.FUSIONS, self.model.fusion, "model.fusion",
+                                             context).model_dump()
+        method = Component(name=self.method.name, options=self.method.options)
+        self.method.options = _resolve(catalog.METHODS, method, "method", context).model_dump()
+        for i, mod in enumerate(self.method.modulators):
+            mod.options = _resolve(catalog.MODULATORS, mod, f"method.modulators[{i}]", context).model_dump()
+        return self
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        from g2d import catalog
+
+        return tuple(catalog.DATASETS.parse_options(self.data.name, self.data.options,
+                                                    "data.options").modality_names())
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def _resolve(registry: Registry, component: Component, where: str,
+             context: ExperimentContext | None) -> BaseModel:
+    if component.name not in registry:
+        raise ValueError(f"{where}.name: unknown {registry.kind} {component.name!r}; "
+                         f"expected one of {registry.names()}")
+    options = registry.parse_options(component.name, component.options, f"{where}.options")
+    if context is not None:
+        try:
+            options.check_against(context)
+        except ValueError as err:
+            raise ValueError(f"{where}.options: {err}") from None
+    return options
+
+
+def parse_config(raw: dict[str, Any] | None, source: str = "config") -> ExperimentConfig:
+    """Validate a plain dict; raise :class:`ConfigError` with one line per bad field."""
+    try:
+        return ExperimentConfig.model_validate(raw or {})
+    except ValidationError as err:
+        raise ConfigError(f"{source}: " + _flatten(err)) from None
+    except (ValueError, KeyError) as err:
+        raise ConfigError(f"{source}: {err}") from None
+
+
+def _flatten(err: ValidationError) -> str:
+    lines = []
+    for problem in err.errors():
+        loc = ".".join(str(p) for p in problem["loc"])
+        msg = problem["msg"].removeprefix("Value error, ")
+        got = problem.get("input")
+        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        lines.append(f"{loc}: {msg}{shown}" if loc else msg)
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read a YAML experiment config (``yaml.safe_load``), apply dotted-key overrides, validate."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    for key, value in (overrides or {}).items():
+        set_dotted(raw, key, value)
+    return parse_config(raw, str(path))
+
+
+def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:
+    """``set_dotted(d, "student.epochs", 5)`` sets ``d["student"]["epochs"] = 5``."""
+    *parents, leaf = key.split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {key!r}: {p!r} is not a mapping")
+    node[leaf] = value

@@ -1,0 +1,81 @@
+"""A method = an objective + gradient modulators + (optionally) its own training step.
+
+Every method is built the same way: ``factory(options, context) -> Method``. The default
+:meth:`Method.training_step` is the step of ARCHITECTURE.md; methods that need a different step
+(several backward passes, alternating modalities) override it and use the same trainer hooks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+
+import torch
+from torch import Tensor
+
+from g2d.modulators.base import Modulator, ModulatorContext, StepState
+from g2d.objectives import Objective
+from g2d.registry import Registry
+
+if TYPE_CHECKING:
+    from g2d.data.base import MultimodalDataset
+    from g2d.model import MultimodalModel
+    from g2d.trainer import StepRunner
+
+
+@dataclass(frozen=True)
+class MethodContext(ModulatorContext):
+    """What every method factory receives: modalities, task, epochs, the model, the train split."""
+
+    train_data: "MultimodalDataset | None" = None
+
+
+class Method:
+    """Objective + modulators; the trainer calls :meth:`training_step` once per batch."""
+
+    def __init__(self, objective: Objective, modulators: list[Modulator] | None = None) -> None:
+        self.objective = objective
+        self.modulators = list(modulators or [])
+
+    @property
+    def needs_teachers(self) -> bool:
+        return self.objective.needs_teachers or any(m.needs_teachers for m in self.modulators)
+
+    def add_modulators(self, modulators: list[Modulator]) -> None:
+        self.modulators.extend(modulators)
+
+    def param_groups(self, model: "MultimodalModel", lr: float) -> list[dict[str, Any]]:
+        """Optimiser parameter groups (MSLR overrides this to give encoders their own rates)."""
+        return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
+
+    def select_active(self, state: StepState) -> frozenset[str] | None:
+        """Intersection of the modulators' choices; None when no modulator restricts learning."""
+        active: frozenset[str] | None = None
+        for modulator in self.modulators:
+            choice = modulator.select_active(state)
+            if choice is not None:
+                active = choice if active is None else active & choice
+        return active
+
+    def training_step(self, runner: "StepRunner", state: StepState) -> dict[str, Tensor]:
+        state.active = self.select_active(state)
+        with runner.autocast():
+            state.output = runner.model(state.batch.inputs, state.active)
+            terms = self.objective(state.output, state.batch, state.teacher)
+            loss = torch.stack(list(terms.values())).sum()
+        runner.backward(loss, state, self.modulators)
+        runner.optimizer_step(state, self.modulators)
+        return terms
+
+    def on_epoch_end(self, epoch: int, val_metrics: dict[str, Any]) -> None:
+        for modulator in self.modulators:
+            modulator.on_epoch_end(epoch, val_metrics)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"modulators": [m.state_dict() for m in self.modulators]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for modulator, s in zip(self.modulators, state.get("modulators", [])):
+            modulator.load_state_dict(s)
+
+
+METHODS: Registry[Callable[..., Method]] = Registry("method")

@@ -1,0 +1,50 @@
+"""The G2D family (paper Table 4): ``joint`` (task loss), ``smp`` (task loss + SMP), ``g2d-loss``
+(G2D loss, no SMP) and ``g2d`` (G2D loss + SMP)."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from g2d.methods.base import METHODS, Method, MethodContext
+from g2d.modulators.smp import SequentialModalityPrioritization, SMPOptions
+from g2d.objectives import g2d_objective, task_objective
+from g2d.registry import NoOptions, Options
+
+
+class DistillOptions(Options):
+    alpha: float = Field(1.0, ge=0, description="weight of the feature-alignment term L_feat")
+    beta: float = Field(1.0, ge=0, description="weight of the logit-distillation term L_logit")
+    temperature: float = Field(1.0, gt=0, description="KD temperature T")
+
+
+class G2DOptions(DistillOptions, SMPOptions):
+    pass
+
+
+def _smp(options: SMPOptions, context: MethodContext) -> SequentialModalityPrioritization:
+    return SequentialModalityPrioritization(options.resolved(len(context.modalities), context.epochs),
+                                            context.modalities)
+
+
+@METHODS.register("joint", options=NoOptions)
+def joint(options: NoOptions, context: MethodContext) -> Method:
+    """Plain joint training: the task loss on the fused output."""
+    return Method(task_objective(context.task))
+
+
+@METHODS.register("smp", options=SMPOptions)
+def smp_only(options: SMPOptions, context: MethodContext) -> Method:
+    """Joint training's task loss under Sequential Modality Prioritization (ablation)."""
+    return Method(task_objective(context.task), [_smp(options, context)])
+
+
+@METHODS.register("g2d-loss", options=DistillOptions)
+def g2d_loss(options: DistillOptions, context: MethodContext) -> Method:
+    """The G2D loss L_task + α·L_feat + β·L_logit without SMP (ablation)."""
+    return Method(g2d_objective(context.task, options.alpha, options.beta, options.temperature))
+
+
+@METHODS.register("g2d", options=G2DOptions)
+def g2d(options: G2DOptions, context: MethodContext) -> Method:
+    """Gradient-Guided Distillation: the G2D loss with Sequential Modality Prioritization."""
+    objective = g2d_objective(context.task, options.alpha, options.beta, options.temperature)
+    return Method(objective, [_smp(options, context)])

@@ -1,0 +1,86 @@
+"""The student (and teacher) model: one encoder per modality + a fusion head.
+
+A teacher is the same class with a single modality, so teachers and students share one trainer.
+"""
+from __future__ import annotations
+
+from contextlib import nullcontext
+from dataclasses import dataclass
+from typing import Any, Collection
+
+import torch
+from torch import Tensor, nn
+
+from g2d.data.base import DatasetInfo
+from g2d.encoders import build_encoder
+from g2d.fusion import Fusion, build_fusion
+from g2d.validation import DataError
+
+
+@dataclass
+class ModelOutput:
+    logits: Tensor  # fused (B, C)
+    modality_logits: dict[str, Tensor]  # modality -> (B, C): z_s^m
+    features: dict[str, Tensor]  # modality -> (B, D): f_s^m
+
+
+class MultimodalModel(nn.Module):
+    """Encoders + fusion. ``forward(inputs, active)`` runs encoders outside ``active`` without
+    autograd, so no backward is spent on them and their parameters keep ``.grad = None``."""
+
+    def __init__(self, encoders: dict[str, nn.Module], fusion: Fusion,
+                 input_shapes: dict[str, tuple[int, ...]] | None = None) -> None:
+        super().__init__()
+        self.modalities = tuple(encoders)
+        self.encoders = nn.ModuleDict(encoders)
+        self.fusion = fusion
+        self.input_shapes = {m: tuple(s) for m, s in (input_shapes or {}).items()}
+        self._shapes_checked = not self.input_shapes
+
+    def encode(self, inputs: dict[str, Tensor], active: Collection[str] | None = None) -> dict[str, Tensor]:
+        features = {}
+        for m in self.modalities:
+            learns = active is None or m in active
+            with nullcontext() if learns else torch.no_grad():
+                features[m] = self.encoders[m](inputs[m])
+        return features
+
+    def forward(self, inputs: dict[str, Tensor], active: Collection[str] | None = None) -> ModelOutput:
+        if not self._shapes_checked:
+            self.check_input_shapes(inputs)
+        features = self.encode(inputs, active)
+        fused = self.fusion(features)
+        return ModelOutput(fused.logits, fused.modality_logits, features)
+
+    def check_input_shapes(self, inputs: dict[str, Tensor]) -> None:
+        """Compare the first batch with the declared per-sample shapes; name the culprit."""
+        missing = [m for m in self.modalities if m not in inputs]
+        if missing:
+            raise DataError(f"Batch lacks modalities {missing}; the model expects {list(self.modalities)}")
+        for m, expected in self.input_shapes.items():
+            got = tuple(inputs[m].shape[1:])
+            if got != expected:
+                raise DataError(f"Modality {m!r}: expected per-sample input shape {expected}, "
+                                f"got {got} (batch shape {tuple(inputs[m].shape)})")
+        self._shapes_checked = True
+
+    def encoder_parameters(self, modality: str) -> list[nn.Parameter]:
+        return list(self.encoders[modality].parameters())
+
+    def shared_parameters(self) -> list[nn.Parameter]:
+        """Parameters outside every encoder (the fusion head)."""
+        return list(self.fusion.parameters())
+
+
+def build_model(info: DatasetInfo, encoders: dict[str, dict[str, Any]], fusion: dict[str, Any],
+                modalities: Collection[str] | None = None) -> MultimodalModel:
+    """Build encoders (``{modality: {name, options}}``) and a fusion head for ``info``'s task.
+
+    ``modalities`` restricts the model to a subset (a teacher is built with one modality).
+    """
+    names = tuple(modalities) if modalities is not None else info.modalities
+    built = {m: build_encoder(encoders[m]["name"], encoders[m].get("options"), info.input_shapes[m])
+             for m in names}
+    dims = {m: e.out_dim for m, e in built.items()}
+    head = build_fusion(fusion["name"], fusion.get("options"), dims, info.num_outputs)
+    return MultimodalModel(built, head, {m: info.input_shapes[m] for m in names})

@@ -1,0 +1,83 @@
+"""Loss terms as composable pieces: pure functions, and an :class:`Objective` that sums named,
+weighted terms. Every term returns a scalar; the objective returns all of them by name, so each
+one is logged.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from g2d.data.base import Batch
+from g2d.model import ModelOutput
+
+
+@dataclass
+class TeacherOutputs:
+    """Teacher logits ``z_t^m`` and features ``f_t^m`` for the samples of a batch."""
+
+    logits: dict[str, Tensor]
+    features: dict[str, Tensor]
+
+
+def prediction(logits: Tensor, task: str) -> Tensor:
+    """Regression outputs are ``sigmoid(z)`` on targets scaled to [0, 1]; classification logits pass."""
+    return torch.sigmoid(logits.squeeze(-1)) if task == "regression" else logits
+
+
+def task_loss(logits: Tensor, target: Tensor, task: str) -> Tensor:
+    """Cross-entropy (classification) or MSE of ``sigmoid(z)`` against targets in [0, 1]."""
+    if task == "regression":
+        return F.mse_loss(prediction(logits, task), target.float())
+    return F.cross_entropy(logits, target.long())
+
+
+def feature_distillation(student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
+    """``Σ_m MSE(f_s^m, f_t^m)``; the teacher side carries no gradient."""
+    return torch.stack([F.mse_loss(student[m], teacher[m].detach()) for m in student]).sum()
+
+
+def logit_distillation(student_logits: Tensor, teacher_logits: dict[str, Tensor], task: str,
+                       temperature: float = 1.0) -> Tensor:
+    """``Σ_m T² · KL(softmax(z_t^m/T) ‖ softmax(z_s/T))`` (batch mean). Regression: ``Σ_m MSE(σ(z_s), σ(z_t^m))``."""
+    if task == "regression":
+        s = prediction(student_logits, task)
+        return torch.stack([F.mse_loss(s, prediction(t.detach(), task)) for t in teacher_logits.values()]).sum()
+    log_s = F.log_softmax(student_logits / temperature, dim=-1)
+    terms = [F.kl_div(log_s, F.log_softmax(t.detach() / temperature, dim=-1), log_target=True,
+                      reduction="batchmean") for t in teacher_logits.values()]
+    return temperature ** 2 * torch.stack(terms).sum()
+
+
+class Term(Protocol):
+    def __call__(self, output: ModelOutput, batch: Batch, teacher: TeacherOutputs | None) -> Tensor: ...
+
+
+@dataclass
+class Objective:
+    """A weighted sum of named terms; ``needs_teachers`` when any term reads teacher outputs."""
+
+    task: str
+    terms: dict[str, tuple[float, Callable[..., Tensor]]]
+    needs_teachers: bool = False
+
+    def __call__(self, output: ModelOutput, batch: Batch, teacher: TeacherOutputs | None
+                 ) -> dict[str, Tensor]:
+        return {name: weight * term(output, batch, teacher)
+                for name, (weight, term) in self.terms.items() if weight != 0}
+
+
+def task_objective(task: str) -> Objective:
+    return Objective(task, {"task": (1.0, lambda o, b, t: task_loss(o.logits, b.target, task))})
+
+
+def g2d_objective(task: str, alpha: float, beta: float, temperature: float) -> Objective:
+    """``L_task + α·L_feat + β·L_logit`` (spec Eq. 1–4)."""
+    return Objective(task, {
+        "task": (1.0, lambda o, b, t: task_loss(o.logits, b.target, task)),
+        "feat": (alpha, lambda o, b, t: feature_distillation(o.features, t.features)),
+        "logit": (beta, lambda o, b, t: logit_distillation(o.logits, t.logits, task, temperature)),
+    }, needs_teachers=True)

@@ -1,0 +1,108 @@
+"""Name -> factory registries, one per kind of pluggable piece (timm style).
+
+A new data set, encoder, fusion, objective, modulator or method is added by writing one module
+that decorates its factory with ``@REGISTRY.register("name", options=OptionsModel)``. Lookups of
+unknown names fail loudly and list what exists.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Any, Callable, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class Entry(Generic[F]):
+    name: str
+    factory: F
+    options: type[BaseModel]
+    doc: str
+
+
+class Registry(Generic[F]):
+    """A name -> (factory, typed options) table for one kind of component."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[F]] = {}
+
+    def register(self, name: str, options: "type[BaseModel] | None" = None) -> Callable[[F], F]:
+        def decorator(factory: F) -> F:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is already registered by "
+                                 f"{self._entries[name].factory.__module__}")
+            model = options or NoOptions
+            doc = (factory.__doc__ or "").strip().split("\n")[0]
+            self._entries[name] = Entry(name, factory, model, doc)
+            return factory
+
+        return decorator
+
+    def get(self, name: str) -> Entry[F]:
+        if name not in self._entries:
+            raise KeyError(f"Unknown {self.kind} {name!r}; expected one of {self.names()}")
+        return self._entries[name]
+
+    def names(self, pattern: str = "*") -> list[str]:
+        return sorted(fnmatch.filter(self._entries, pattern))
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._entries
+
+    def parse_options(self, name: str, options: dict[str, Any] | BaseModel | None,
+                      where: str) -> BaseModel:
+        """Validate ``options`` against ``name``'s options model; errors name the field at ``where``."""
+        model = self.get(name).options
+        if isinstance(options, model):
+            return options
+        if isinstance(options, BaseModel):
+            options = options.model_dump()
+        try:
+            return model.model_validate(options or {})
+        except ValidationError as err:
+            raise ValueError(format_validation_error(err, where)) from None
+
+    def create(self, name: str, options: dict[str, Any] | BaseModel | None = None,
+               **kwargs: Any) -> Any:
+        parsed = self.parse_options(name, options, f"{self.kind} {name!r} options")
+        return self.get(name).factory(parsed, **kwargs)
+
+
+def format_validation_error(err: ValidationError, where: str) -> str:
+    """One line per problem: dotted field path, what was wrong, what arrived."""
+    lines = []
+    for problem in err.errors():
+        loc = ".".join(str(p) for p in problem["loc"] if p != "__root__")
+        field = f"{where}.{loc}" if loc else where
+        msg = problem["msg"]
+        got = problem.get("input")
+        shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
+        lines.append(f"{field}: {msg}{shown}")
+    return "Invalid configuration:\n  " + "\n  ".join(lines)
+
+
+class Options(BaseModel):
+    """Base for every component's typed options: unknown keys are errors, and a component may
+    check itself against the experiment (modalities, task, epochs) once that is known."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    def check_against(self, context: "ExperimentContext") -> None:
+        """Raise ``ValueError`` naming the field when these options cannot serve ``context``."""
+
+
+@dataclass(frozen=True)
+class ExperimentContext:
+    """What a component's options are checked against at config load."""
+
+    modalities: tuple[str, ...]
+    task: str
+    epochs: int
+
+
+class NoOptions(Options):
+    """Options model for entries that take no options."""

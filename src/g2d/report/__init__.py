@@ -1,0 +1,1 @@
+"""Reporting: text tables now; figures and the HTML report live beside them."""

@@ -1,0 +1,29 @@
+"""Modality confidence scores ``ρ^m`` (spec Eq. 5) and the per-batch ranking SMP uses."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from g2d.objectives import prediction
+
+
+def true_label_confidence(logits: Tensor, target: Tensor, task: str) -> Tensor:
+    """Per-sample confidence: softmax probability of the true class; for regression
+    ``1 − |sigmoid(z) − y|`` on targets in [0, 1] (our choice where the paper is silent)."""
+    if task == "regression":
+        return 1.0 - (prediction(logits, task) - target.float()).abs()
+    return torch.softmax(logits.float(), dim=-1).gather(1, target.long()[:, None]).squeeze(1)
+
+
+def modality_confidence(teacher_logits: Mapping[str, Tensor], target: Tensor, task: str) -> dict[str, Tensor]:
+    """``ρ^m``: the batch mean of each teacher's true-label confidence (a 0-d tensor per modality,
+    kept on device; a mean, so batches of different sizes compare)."""
+    return {m: true_label_confidence(z.detach(), target, task).mean() for m, z in teacher_logits.items()}
+
+
+def rank_ascending(confidence: Mapping[str, float | Tensor], order: Sequence[str]) -> list[str]:
+    """Modalities from least to most confident; ties go to the earlier modality in ``order``."""
+    position = {m: i for i, m in enumerate(order)}
+    return sorted(order, key=lambda m: (float(confidence[m]), position[m]))

@@ -1,0 +1,103 @@
+"""Unimodal teachers: one per modality, trained with the task loss by the shared trainer,
+selected on validation, saved as safetensors weights + a JSON card; and online teacher lookup."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from g2d import io
+from g2d.config import ExperimentConfig
+from g2d.data.base import Batch, DataSplits
+from g2d.methods import MethodContext, build_method
+from g2d.model import MultimodalModel, build_model
+from g2d.objectives import TeacherOutputs
+from g2d.trainer import Trainer
+from g2d.validation import G2DError
+
+#: Fusion head of every teacher: a single linear head (``late`` with one modality).
+TEACHER_HEAD = {"name": "late", "options": {}}
+
+
+@dataclass
+class Teacher:
+    modality: str
+    model: MultimodalModel
+    card: dict[str, Any]
+
+
+def build_teacher_model(config: ExperimentConfig, splits: DataSplits, modality: str) -> MultimodalModel:
+    encoders = {m: c.model_dump() for m, c in config.model.encoders.items()}
+    return build_model(splits.info, encoders, TEACHER_HEAD, modalities=[modality])
+
+
+def train_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, out_dir: Path,
+                  device: torch.device, progress: bool = True, resume: bool = False) -> Teacher:
+    """Train modality ``modality``'s teacher on its input alone; keep the best-on-val weights."""
+    torch.manual_seed(config.seed)
+    model = build_teacher_model(config, splits, modality)
+    context = MethodContext((modality,), splits.info.task, config.teachers.epochs, model, splits.train)
+    method = build_method("joint", {}, context)
+    trainer = Trainer(model, method, splits.train, splits.val, splits.test, config.teachers,
+                      batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
+                      device=device, precision=config.precision, seed=config.seed,
+                      num_workers=config.data.num_workers, out_dir=out_dir, progress=progress,
+                      description=f"teacher {modality}")
+    result = trainer.fit(resume=resume)
+    io.load_weights(out_dir / "checkpoints" / "best.safetensors", model)
+    io.save_weights(out_dir / "model.safetensors", model, {"modality": modality})
+    card = {"modality": modality, "encoder": config.model.encoders[modality].model_dump(),
+            "head": TEACHER_HEAD, "task": splits.info.task, "num_outputs": splits.info.num_outputs,
+            "input_shape": list(splits.info.input_shapes[modality]), "feature_dim": model.encoders[modality].out_dim,
+            "selected_epoch": result.best_epoch, "select_metric": result.select_metric,
+            "val": result.val, "test": result.test, "train_fingerprint": splits.train.fingerprint(),
+            "weights_sha256": file_sha256(out_dir / "model.safetensors")}
+    io.write_json(out_dir / "card.json", card)
+    return Teacher(modality, model.eval(), card)
+
+
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, teacher_dir: Path) -> Teacher:
+    """Load a trained teacher; refuse one trained for another architecture or task."""
+    card_path, weights = teacher_dir / "card.json", teacher_dir / "model.safetensors"
+    if not card_path.exists() or not weights.exists():
+        raise G2DError(f"no trained teacher for modality {modality!r} in {teacher_dir} "
+                       f"(expected card.json and model.safetensors); run `g2d teachers` first")
+    card = io.read_json(card_path)
+    expected = config.model.encoders[modality].model_dump()
+    if card["encoder"] != expected:
+        raise G2DError(f"teacher {teacher_dir}: trained with encoder {card['encoder']}, but the config "
+                       f"asks for {expected} for modality {modality!r}")
+    model = build_teacher_model(config, splits, modality)
+    io.load_weights(weights, model)
+    return Teacher(modality, model.eval(), card)
+
+
+class OnlineTeachers:
+    """Runs the teachers on each batch (needed when the training transform is random)."""
+
+    def __init__(self, teachers: dict[str, Teacher], device: torch.device, precision: str = "fp32") -> None:
+        self.models = {m: t.model.to(device).eval() for m, t in teachers.items()}
+        self.device, self.precision = device, precision
+
+    @torch.no_grad()
+    def lookup(self, batch: Batch) -> TeacherOutputs:
+        from g2d.runtime import autocast
+
+        logits, features = {}, {}
+        with autocast(self.device, self.precision):
+            for m, model in self.models.items():
+                out = model({m: batch.inputs[m]})
+                logits[m], features[m] = out.logits.float(), out.features[m].float()
+        return TeacherOutputs(logits, features)

@@ -1,0 +1,282 @@
+"""The one training loop every method and every teacher shares.
+
+Per epoch: train on the train split (the method's step), evaluate val and test, select on val
+only, log a row to ``metrics.jsonl``, checkpoint atomically. ``fit(resume=True)`` continues from
+the last completed epoch and reproduces an uninterrupted run exactly (per-epoch seeds).
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Protocol
+
+import torch
+from torch import Tensor
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+from tqdm.auto import tqdm
+
+from g2d import io
+from g2d.config import OptimConfig, TrainConfig
+from g2d.data.base import Batch, MultimodalDataset
+from g2d.methods.base import Method
+from g2d.metrics import SplitMetrics, higher_is_better
+from g2d.model import MultimodalModel
+from g2d.modulators.base import Modulator, StepState
+from g2d.objectives import TeacherOutputs
+from g2d.runtime import autocast, epoch_seed
+from g2d.scoring import modality_confidence
+
+
+class TeacherSource(Protocol):
+    """Where a step gets the teachers' outputs for its batch (cache on disk, or teachers online)."""
+
+    def lookup(self, batch: Batch) -> TeacherOutputs: ...
+
+
+def make_loader(dataset: MultimodalDataset, batch_size: int, *, shuffle: bool, seed: int = 0,
+                num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
+    """Batches of whole :class:`Batch` objects. A last batch of one sample is dropped when
+    shuffling (BatchNorm cannot train on it); evaluation keeps every sample."""
+    gen = torch.Generator().manual_seed(seed)
+    order = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
+    drop_last = shuffle and len(dataset) % batch_size == 1 and len(dataset) > 1
+    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last), batch_size=None,
+                      num_workers=num_workers, pin_memory=pin_memory,
+                      persistent_workers=False)
+
+
+def build_optimizer(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
+    if cfg.name == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> torch.optim.lr_scheduler.LRScheduler:
+    step = cfg.step_size if cfg.step_size is not None else 10**9
+    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=cfg.gamma)
+
+
+class StepRunner:
+    """The pieces of a step that a method calls: autocast, backward, optimiser step.
+
+    Fixes the hook order: backward → ``on_after_backward`` → unscale → ``on_before_optimizer_step``
+    → step → zero grads (set to None, so an encoder that did not run stays untouched).
+    """
+
+    def __init__(self, model: MultimodalModel, optimizer: torch.optim.Optimizer, device: torch.device,
+                 precision: str) -> None:
+        self.model, self.optimizer, self.device, self.precision = model, optimizer, device, precision
+        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+    def autocast(self) -> ContextManager:
+        return autocast(self.device, self.precision)
+
+    def backward(self, loss: Tensor, state: StepState, modulators: list[Modulator]) -> None:
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        for modulator in modulators:
+            modulator.on_after_backward(state)
+
+    def optimizer_step(self, state: StepState, modulators: list[Modulator]) -> None:
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        for modulator in modulators:
+            modulator.on_before_optimizer_step(state, self.optimizer)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+
+
+@dataclass
+class FitResult:
+    best_epoch: int
+    val: dict[str, Any]
+    test: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    select_metric: str = "accuracy"
+
+
+@torch.no_grad()
+def evaluate(model: MultimodalModel, dataset: MultimodalDataset, device: torch.device,
+             batch_size: int = 256, precision: str = "fp32", num_workers: int = 0,
+             transform: Callable[[Batch], Batch] | None = None) -> dict[str, Any]:
+    """Fused and per-modality metrics over a whole split (eval mode, no gradients)."""
+    was_training = model.training
+    model.eval()
+    metrics = SplitMetrics(dataset.info.task, model.modalities, dataset.info.target_range)
+    for batch in make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers):
+        batch = batch.to(device, non_blocking=True)
+        if transform is not None:
+            batch = transform(batch)
+        with autocast(device, precision):
+            out = model(batch.inputs)
+        metrics.update(out.logits, out.modality_logits, batch.target)
+    model.train(was_training)
+    return metrics.compute()
+
+
+class Trainer:
+    """Train ``model`` with ``method`` on ``train``; select on ``val``; report ``test`` at the
+    selected epoch. With ``out_dir`` it logs and checkpoints there."""
+
+    def __init__(self, model: MultimodalModel, method: Method, train: MultimodalDataset,
+                 val: MultimodalDataset, test: MultimodalDataset | None, config: TrainConfig, *,
+                 batch_size: int, eval_batch_size: int = 256, device: torch.device | str = "cpu",
+                 precision: str = "fp32", seed: int = 0, num_workers: int = 0,
+                 teachers: TeacherSource | None = None, out_dir: str | Path | None = None,
+                 progress: bool = True, description: str = "train",
+                 on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.method, self.config, self.seed = method, config, seed
+        self.train_data, self.val_data, self.test_data = train, val, test
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.precision, self.teachers = precision, teachers
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.progress, self.description = progress, description
+        self.on_epoch_end = on_epoch_end
+        self.task = train.info.task
+        self.select_metric = config.select_metric or ("accuracy" if self.task == "classification" else "mae")
+        self.maximize = higher_is_better(self.select_metric)
+        if method.needs_teachers and teachers is None:
+            raise ValueError("this method needs teacher outputs: pass teachers= (a cache or online teachers)")
+        self.optimizer = build_optimizer(method.param_groups(model, config.optim.lr), config.optim)
+        self.scheduler = build_scheduler(self.optimizer, config.optim)
+        self.runner = StepRunner(self.model, self.optimizer, self.device, precision)
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] | None = None
+        self.start_epoch, self.global_step = 0, 0
+
+    # ---- checkpoints -------------------------------------------------------------------------
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return self.out_dir / "checkpoints" if self.out_dir is not None else None
+
+    def save_checkpoint(self, epoch: int) -> None:
+        """Weights first (new file), then the state that points at them: a crash in between
+        leaves the previous consistent checkpoint."""
+        assert self.checkpoint_dir is not None
+        weights = self.checkpoint_dir / f"model-e{epoch:04d}.safetensors"
+        io.save_weights(weights, self.model, {"epoch": str(epoch)})
+        state = {"epoch": epoch, "global_step": self.global_step, "weights": weights.name,
+                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "scaler": self.runner.scaler.state_dict() if self.runner.scaler else {},
+                 "method": self.method.state_dict(), "history": self.history, "best": self.best}
+        io.save_state(self.checkpoint_dir / "state.pt", state)
+        for old in self.checkpoint_dir.glob("model-e*.safetensors"):
+            if old != weights:
+                old.unlink(missing_ok=True)
+
+    def load_checkpoint(self) -> bool:
+        """Restore the last completed epoch; False when there is nothing to resume."""
+        path = self.checkpoint_dir / "state.pt" if self.checkpoint_dir else None
+        if path is None or not path.exists():
+            return False
+        state = io.load_state(path)
+        io.load_weights(self.checkpoint_dir / state["weights"], self.model)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if self.runner.scaler and state["scaler"]:
+            self.runner.scaler.load_state_dict(state["scaler"])
+        self.method.load_state_dict(state["method"])
+        self.history, self.best = list(state["history"]), state["best"]
+        self.start_epoch, self.global_step = state["epoch"] + 1, state["global_step"]
+        io.write_text(self.out_dir / "metrics.jsonl", "".join(
+            json.dumps(row) + "\n" for row in self.history))
+        return True
+
+    # ---- loop --------------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> FitResult:
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            if not (resume and self.load_checkpoint()):
+                (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
+        epochs = range(self.start_epoch, self.config.epochs)
+        bar = tqdm(epochs, desc=self.description, disable=not self.progress, leave=False,
+                   file=sys.stderr, dynamic_ncols=True)
+        for epoch in bar:
+            row = self.run_epoch(epoch)
+            bar.set_postfix(val=f"{row['val'][self.select_metric]:.4f}")
+            if self.stop_early():
+                break
+        bar.close()
+        if self.best is None:
+            raise RuntimeError("no epoch was run; is epochs > 0 and the checkpoint not already complete?")
+        return FitResult(self.best["epoch"], self.best["val"], self.best["test"], self.history,
+                         self.select_metric)
+
+    def run_epoch(self, epoch: int) -> dict[str, Any]:
+        start = time.perf_counter()
+        torch.manual_seed(epoch_seed(self.seed, epoch))
+        train_log = self.train_epoch(epoch)
+        self.scheduler.step()
+        val = evaluate(self.model, self.val_data, self.device, self.eval_batch_size, self.precision)
+        test = (evaluate(self.model, self.test_data, self.device, self.eval_batch_size, self.precision)
+                if self.test_data is not None else {})
+        improved = self.best is None or self.is_better(val[self.select_metric], self.best["val"][self.select_metric])
+        row = {"epoch": epoch, **train_log, "val": val, "test": test, "selected": improved,
+               "time_s": round(time.perf_counter() - start, 4)}
+        if improved:
+            self.best = {"epoch": epoch, "val": val, "test": test}
+            if self.checkpoint_dir is not None:
+                io.save_weights(self.checkpoint_dir / "best.safetensors", self.model, {"epoch": str(epoch)})
+        self.history.append(row)
+        self.method.on_epoch_end(epoch, val)
+        if self.out_dir is not None:
+            io.append_jsonl(self.out_dir / "metrics.jsonl", row)
+            self.save_checkpoint(epoch)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(epoch, row)
+        return row
+
+    def is_better(self, new: float, old: float) -> bool:
+        if math.isnan(new):
+            return False
+        return new > old if self.maximize else new < old
+
+    def stop_early(self) -> bool:
+        patience = self.config.patience
+        return patience is not None and self.best is not None and \
+            self.history[-1]["epoch"] - self.best["epoch"] >= patience
+
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        self.model.train()
+        loader = make_loader(self.train_data, self.batch_size, shuffle=True,
+                             seed=epoch_seed(self.seed, epoch), num_workers=self.num_workers,
+                             pin_memory=self.device.type == "cuda")
+        sums: dict[str, Tensor] = {}
+        conf_sums: dict[str, Tensor] = {}
+        active_counts = {m: 0 for m in self.model.modalities}
+        samples = steps = 0
+        for batch in loader:
+            batch = batch.to(self.device, non_blocking=True)
+            state = self.step_state(epoch, batch)
+            terms = self.method.training_step(self.runner, state)
+            n = len(batch)
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0) + value.detach().float() * n
+            for m, rho in (state.confidence or {}).items():
+                conf_sums[m] = conf_sums.get(m, 0) + rho.detach().float() * n
+            for m in state.active if state.active is not None else self.model.modalities:
+                active_counts[m] += 1
+            samples, steps = samples + n, steps + 1
+            self.global_step += 1
+        train = {name: float(total) / samples for name, total in sums.items()}
+        train["loss"] = sum(train.values())
+        return {"lr": self.optimizer.param_groups[0]["lr"], "train": train,
+                "confidence": {m: float(v) / samples for m, v in conf_sums.items()},
+                "active_share": {m: c / max(steps, 1) for m, c in active_counts.items()}}
+
+    def step_state(self, epoch: int, batch: Batch) -> StepState:
+        state = StepState(epoch, self.global_step, self.model.modalities, self.task, batch)
+        if self.method.needs_teachers:
+            state.teacher = self.teachers.lookup(batch)
+            state.confidence = modality_confidence(state.teacher.logits, batch.target, self.task)
+        return state

@@ -1,0 +1,38 @@
+"""Shared fixtures: tiny configs and data that train in seconds on 2 CPU cores."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from g2d.config import ExperimentConfig, parse_config
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def tiny_config(**overrides: Any) -> ExperimentConfig:
+    """A synthetic 2-modality config small enough for unit tests (a few hundred samples)."""
+    raw: dict[str, Any] = {
+        "data": {"name": "synthetic", "batch_size": 32,
+                 "options": {"num_train": 192, "num_val": 64, "num_test": 64, "dim": 8, "num_classes": 4}},
+        "model": {"encoders": {}},
+        "teachers": {"epochs": 2, "optim": {"lr": 0.05}},
+        "student": {"epochs": 2, "optim": {"lr": 0.05}},
+        "method": {"name": "g2d", "options": {"phases": [1]}},
+        "device": "cpu",
+    }
+    for key, value in overrides.items():
+        node = raw
+        *parents, leaf = key.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return parse_config(raw)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA} (see the README's data section)")
+    return SHARED_DATA
