@@ -10,13 +10,15 @@ Run folder layout::
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from g2d import io
+from g2d.analysis import epoch_callbacks
 from g2d.cache import build_cache, open_cache
 from g2d.config import ExperimentConfig, load_config, parse_config
 from g2d.data import DataSplits, build_splits
@@ -28,7 +30,8 @@ from g2d.trainer import FitResult, Trainer, TeacherSource, evaluate
 from g2d.validation import G2DError
 
 __all__ = ["load_config", "parse_config", "load_data", "build_student", "train_teachers",
-           "load_teachers", "cache_teacher_outputs", "train_student", "evaluate_run", "StudentRun"]
+           "load_teachers", "cache_teacher_outputs", "train_student", "evaluate_run", "StudentRun",
+           "MethodSpec", "run_methods"]
 
 
 def load_data(config: ExperimentConfig) -> DataSplits:
@@ -116,16 +119,20 @@ def train_student(config: ExperimentConfig, run_dir: str | Path, splits: DataSpl
     model = build_student(config, splits)
     method = make_method(config, splits, model)
     notes: list[str] = []
-    source = None
+    source, teachers = None, None
+    teachers_dir = Path(teachers_dir) if teachers_dir else run_dir / "teachers"
+    if method.needs_teachers or (config.analysis.track and (teachers_dir / splits.info.modalities[0]).exists()):
+        teachers = load_teachers(config, splits, teachers_dir)
     if method.needs_teachers:
-        teachers = load_teachers(config, splits, Path(teachers_dir) if teachers_dir else run_dir / "teachers")
         source = teacher_source(config, splits, teachers, Path(cache_dir) if cache_dir else run_dir / "cache",
                                 device, notes)
+    callbacks = epoch_callbacks(config, splits, teachers, device) if config.analysis.track else []
     trainer = Trainer(model, method, splits.train, splits.val, splits.test, config.student,
                       batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
                       device=device, precision=config.precision, seed=config.seed,
                       num_workers=config.data.num_workers, teachers=source, out_dir=out_dir,
-                      progress=progress, description=f"student {name or config.method.name}")
+                      progress=progress, description=f"student {name or config.method.name}",
+                      callbacks=callbacks)
     result = trainer.fit(resume=resume)
     io.load_weights(out_dir / "checkpoints" / "best.safetensors", model)
     io.save_weights(out_dir / "model.safetensors", model, {"method": config.method.name})
@@ -166,5 +173,54 @@ def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, An
         card = io.read_json(card_path)
         summary["teachers"][card["modality"]] = {"test": card["test"], "val": card["val"],
                                                  "selected_epoch": card["selected_epoch"]}
+    io.write_json(run_dir / "summary.json", summary)
+    return summary
+
+
+@dataclass
+class MethodSpec:
+    """One student to train in a comparison: a label (its folder name) and its method config."""
+
+    label: str
+    method: str
+    options: dict[str, Any] = field(default_factory=dict)
+    modulators: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def parse(cls, text: str) -> "MethodSpec":
+        """``"g2d"`` or a composition ``"joint+smp"`` (method + extra modulators)."""
+        method, *mods = text.split("+")
+        return cls(text, method, {}, [{"name": m, "options": {}} for m in mods])
+
+
+def with_method(config: ExperimentConfig, spec: MethodSpec) -> ExperimentConfig:
+    raw = config.model_dump(mode="json")
+    options = spec.options or ({k: v for k, v in raw["method"]["options"].items()}
+                               if spec.method == raw["method"]["name"] else {})
+    raw["method"] = {"name": spec.method, "options": options, "modulators": spec.modulators}
+    return parse_config(raw, f"method {spec.label!r}")
+
+
+def run_methods(config: ExperimentConfig, run_dir: str | Path, methods: list[MethodSpec], *,
+                progress: bool = True, splits: DataSplits | None = None) -> dict[str, Any]:
+    """Teachers once, cache once, then one student per method; returns and writes summary.json."""
+    run_dir = Path(run_dir)
+    configs = {spec.label: with_method(config, spec) for spec in methods}  # validate all first
+    splits = splits or load_data(config)
+    start = time.perf_counter()
+    teachers = train_teachers(config, run_dir, splits, progress=progress)
+    summary: dict[str, Any] = {"methods": {}, "teachers": {}, "seed": config.seed,
+                               "modalities": list(splits.info.modalities), "task": splits.info.task}
+    for m, t in teachers.items():
+        summary["teachers"][m] = {"test": t.card["test"], "val": t.card["val"],
+                                  "selected_epoch": t.card["selected_epoch"]}
+    summary["teachers_wall_s"] = round(time.perf_counter() - start, 2)
+    for label, cfg in configs.items():
+        start = time.perf_counter()
+        student = train_student(cfg, run_dir, splits, progress=progress, name=label)
+        summary["methods"][label] = {"test": student.result.test, "val": student.result.val,
+                                     "selected_epoch": student.result.best_epoch,
+                                     "wall_s": round(time.perf_counter() - start, 2),
+                                     "notes": student.notes}
     io.write_json(run_dir / "summary.json", summary)
     return summary

@@ -55,7 +55,7 @@ def build_cache(teachers: dict[str, Teacher], train: MultimodalDataset, out_dir:
         idx = batch.index.cpu().numpy()
         with autocast(device, precision):
             for m, model in models.items():
-                out = model({m: batch.inputs[m]})
+                out = model({m: batch.inputs[m]}, masks=batch.masks)
                 for kind, value in (("logits", out.logits), ("features", out.features[m])):
                     key = f"{m}.{kind}"
                     if key not in arrays:

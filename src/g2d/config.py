@@ -65,6 +65,13 @@ class MethodConfig(Strict):
                                         "composed with the method's own (e.g. joint + smp)")
 
 
+class AnalysisConfig(Strict):
+    """What is measured beside training (see :mod:`g2d.analysis`)."""
+
+    track: bool = Field(True, description="per-epoch analyses (feature alignment, confidence ratio, …)")
+    tensorboard: bool = Field(False, description="also log scalars to TensorBoard (needs tensorboard)")
+
+
 class ExperimentConfig(Strict):
     """One experiment: data, model, teacher and student training, the method, runtime."""
 
@@ -73,6 +80,7 @@ class ExperimentConfig(Strict):
     teachers: TrainConfig = Field(default_factory=TrainConfig)
     student: TrainConfig = Field(default_factory=TrainConfig)
     method: MethodConfig = Field(default_factory=MethodConfig)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
     seed: int = 0
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"

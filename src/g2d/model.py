@@ -37,18 +37,24 @@ class MultimodalModel(nn.Module):
         self.input_shapes = {m: tuple(s) for m, s in (input_shapes or {}).items()}
         self._shapes_checked = not self.input_shapes
 
-    def encode(self, inputs: dict[str, Tensor], active: Collection[str] | None = None) -> dict[str, Tensor]:
+    def encode(self, inputs: dict[str, Tensor], active: Collection[str] | None = None,
+               masks: dict[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """Features per modality. Encoders with ``uses_mask = True`` also get the modality's
+        (B, T) validity mask when the batch has one."""
         features = {}
         for m in self.modalities:
             learns = active is None or m in active
+            encoder = self.encoders[m]
+            extra = {"mask": masks[m]} if masks and m in masks and getattr(encoder, "uses_mask", False) else {}
             with nullcontext() if learns else torch.no_grad():
-                features[m] = self.encoders[m](inputs[m])
+                features[m] = encoder(inputs[m], **extra)
         return features
 
-    def forward(self, inputs: dict[str, Tensor], active: Collection[str] | None = None) -> ModelOutput:
+    def forward(self, inputs: dict[str, Tensor], active: Collection[str] | None = None,
+                masks: dict[str, Tensor] | None = None) -> ModelOutput:
         if not self._shapes_checked:
             self.check_input_shapes(inputs)
-        features = self.encode(inputs, active)
+        features = self.encode(inputs, active, masks)
         fused = self.fusion(features)
         return ModelOutput(fused.logits, fused.modality_logits, features)
 

@@ -98,6 +98,6 @@ class OnlineTeachers:
         logits, features = {}, {}
         with autocast(self.device, self.precision):
             for m, model in self.models.items():
-                out = model({m: batch.inputs[m]})
+                out = model({m: batch.inputs[m]}, masks=batch.masks)
                 logits[m], features[m] = out.logits.float(), out.features[m].float()
         return TeacherOutputs(logits, features)

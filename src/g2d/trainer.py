@@ -31,6 +31,12 @@ from g2d.runtime import autocast, epoch_seed
 from g2d.scoring import modality_confidence
 
 
+class Callback(Protocol):
+    """Called after each epoch's evaluation; what it returns is logged under ``row["analysis"]``."""
+
+    def on_epoch_end(self, trainer: "Trainer", epoch: int, row: dict[str, Any]) -> dict[str, Any] | None: ...
+
+
 class TeacherSource(Protocol):
     """Where a step gets the teachers' outputs for its batch (cache on disk, or teachers online)."""
 
@@ -116,7 +122,7 @@ def evaluate(model: MultimodalModel, dataset: MultimodalDataset, device: torch.d
         if transform is not None:
             batch = transform(batch)
         with autocast(device, precision):
-            out = model(batch.inputs)
+            out = model(batch.inputs, masks=batch.masks)
         metrics.update(out.logits, out.modality_logits, batch.target)
     model.train(was_training)
     return metrics.compute()
@@ -132,7 +138,7 @@ class Trainer:
                  precision: str = "fp32", seed: int = 0, num_workers: int = 0,
                  teachers: TeacherSource | None = None, out_dir: str | Path | None = None,
                  progress: bool = True, description: str = "train",
-                 on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None) -> None:
+                 callbacks: list[Callback] | None = None) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device)
         self.method, self.config, self.seed = method, config, seed
@@ -141,7 +147,7 @@ class Trainer:
         self.precision, self.teachers = precision, teachers
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress, self.description = progress, description
-        self.on_epoch_end = on_epoch_end
+        self.callbacks = list(callbacks or [])
         self.task = train.info.task
         self.select_metric = config.select_metric or ("accuracy" if self.task == "classification" else "mae")
         self.maximize = higher_is_better(self.select_metric)
@@ -216,6 +222,7 @@ class Trainer:
         start = time.perf_counter()
         torch.manual_seed(epoch_seed(self.seed, epoch))
         train_log = self.train_epoch(epoch)
+        train_log["train_time_s"] = round(time.perf_counter() - start, 4)
         self.scheduler.step()
         val = evaluate(self.model, self.val_data, self.device, self.eval_batch_size, self.precision)
         test = (evaluate(self.model, self.test_data, self.device, self.eval_batch_size, self.precision)
@@ -227,13 +234,15 @@ class Trainer:
             self.best = {"epoch": epoch, "val": val, "test": test}
             if self.checkpoint_dir is not None:
                 io.save_weights(self.checkpoint_dir / "best.safetensors", self.model, {"epoch": str(epoch)})
+        for callback in self.callbacks:
+            extra = callback.on_epoch_end(self, epoch, row)
+            if extra:
+                row.setdefault("analysis", {}).update(extra)
         self.history.append(row)
         self.method.on_epoch_end(epoch, val)
         if self.out_dir is not None:
             io.append_jsonl(self.out_dir / "metrics.jsonl", row)
             self.save_checkpoint(epoch)
-        if self.on_epoch_end is not None:
-            self.on_epoch_end(epoch, row)
         return row
 
     def is_better(self, new: float, old: float) -> bool:
@@ -270,7 +279,7 @@ class Trainer:
             self.global_step += 1
         train = {name: float(total) / samples for name, total in sums.items()}
         train["loss"] = sum(train.values())
-        return {"lr": self.optimizer.param_groups[0]["lr"], "train": train,
+        return {"lr": self.optimizer.param_groups[0]["lr"], "train": train, "steps": steps,
                 "confidence": {m: float(v) / samples for m, v in conf_sums.items()},
                 "active_share": {m: c / max(steps, 1) for m, c in active_counts.items()}}
 

@@ -24,17 +24,20 @@ class Batch:
     inputs: dict[str, torch.Tensor]
     target: torch.Tensor
     index: torch.Tensor
+    #: Optional (B, T) bool masks, True where a time step is real (variable-length sequences).
+    masks: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.target.shape[0])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
         move = lambda t: t.to(device, non_blocking=non_blocking)  # noqa: E731
-        return Batch({m: move(x) for m, x in self.inputs.items()}, move(self.target), move(self.index))
+        return Batch({m: move(x) for m, x in self.inputs.items()}, move(self.target), move(self.index),
+                     {m: move(x) for m, x in self.masks.items()})
 
     def pin_memory(self) -> "Batch":
-        return Batch({m: x.pin_memory() for m, x in self.inputs.items()},
-                     self.target.pin_memory(), self.index.pin_memory())
+        return Batch({m: x.pin_memory() for m, x in self.inputs.items()}, self.target.pin_memory(),
+                     self.index.pin_memory(), {m: x.pin_memory() for m, x in self.masks.items()})
 
 
 @dataclass(frozen=True)

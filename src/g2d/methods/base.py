@@ -59,7 +59,7 @@ class Method:
     def training_step(self, runner: "StepRunner", state: StepState) -> dict[str, Tensor]:
         state.active = self.select_active(state)
         with runner.autocast():
-            state.output = runner.model(state.batch.inputs, state.active)
+            state.output = runner.model(state.batch.inputs, state.active, state.batch.masks)
             terms = self.objective(state.output, state.batch, state.teacher)
             loss = torch.stack(list(terms.values())).sum()
         runner.backward(loss, state, self.modulators)

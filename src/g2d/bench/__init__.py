@@ -1,0 +1,1 @@
+"""Benchmarks behind ``g2d bench <name>``: one module each, with ``register(subparsers)``."""
