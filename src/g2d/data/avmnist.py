@@ -1,0 +1,113 @@
+"""AV-MNIST format: ``image/{train,test}_data.npy`` (N, 28, 28), ``audio/{train,test}_data.npy``
+(N, 112, 112) spectrograms and ``{train,test}_labels.npy`` (N,) integer digits.
+
+Per-sample shapes become (1, 28, 28) and (1, 112, 112). Inputs are standardised with the train
+split's mean and std per modality (recorded in the transform). The format has no validation split:
+one is carved from train (seeded, stratified). The AV-digits benchmark writes this format.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from g2d.data.base import DatasetInfo, DataSplits, TensorDataset
+from g2d.data.common import encoder_or_mlp, finish_splits
+from g2d.data.registry import DATASETS, DatasetOptions
+from g2d.data.validate import (BadSamples, bad_finite_rows, check_numeric, check_same_counts, require_dir,
+                               require_file)
+from g2d.validation import DataError
+
+MODALITIES = ("image", "audio")
+
+
+class AVMNISTOptions(DatasetOptions):
+    root: str = Field(..., description="folder holding image/, audio/ and *_labels.npy")
+    image_shape: list[int] = Field([1, 28, 28], description="per-sample (C, H, W) of the images")
+    audio_shape: list[int] = Field([1, 112, 112], description="per-sample (C, H, W) of the spectrograms")
+    num_classes: int = Field(10, ge=2)
+    standardize: bool = Field(True, description="subtract the train mean, divide by the train std")
+    skip_bad: bool = Field(False, description="drop samples with NaN/Inf or bad labels (listed in data.json)")
+    width: int = Field(16, ge=4, description="ResNet-18 base width of the default encoders")
+
+    def modality_names(self) -> list[str]:
+        return list(MODALITIES)
+
+    def default_encoders(self) -> dict[str, dict]:
+        return {m: encoder_or_mlp("resnet18", {"width": self.width}) for m in MODALITIES}
+
+
+def load_array(path: Path, where: str) -> np.ndarray:
+    require_file(path, where)
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        raise DataError(f"{where}: {str(path)!r} is not a readable .npy array ({err})") from None
+
+
+def as_samples(array: np.ndarray, shape: tuple[int, ...], where: str) -> np.ndarray:
+    """(N, *shape), or (N, H, W) for one channel, or flat (N, prod(shape)) -> (N, *shape) float32."""
+    check_numeric(array, where)
+    per = array.shape[1:]
+    if per == shape or (shape[0] == 1 and per == shape[1:]) or per == (math.prod(shape),):
+        return array.reshape(array.shape[0], *shape).astype(np.float32, copy=False)
+    raise DataError(f"{where}: expected per-sample shape {shape} (or {shape[1:]}, or flat "
+                    f"{math.prod(shape)}), got array of shape {array.shape}")
+
+
+def read_split(root: Path, split: str, opts: AVMNISTOptions, bad: BadSamples) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    shapes = {"image": tuple(opts.image_shape), "audio": tuple(opts.audio_shape)}
+    arrays = {}
+    for m in MODALITIES:
+        rel = f"{m}/{split}_data.npy"
+        arrays[m] = as_samples(load_array(root / rel, rel), shapes[m], rel)
+    rel = f"{split}_labels.npy"
+    labels = load_array(root / rel, rel)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    check_numeric(labels, rel)
+    if labels.ndim != 1:
+        raise DataError(f"{rel}: expected a 1-D array of labels, got shape {labels.shape}")
+    check_same_counts({**{f"{m}/{split}_data.npy": len(a) for m, a in arrays.items()}, rel: len(labels)},
+                      f"{split} split of {root}")
+    keep = np.ones(len(labels), dtype=bool)
+    for i in np.flatnonzero(~np.isfinite(labels.astype(np.float64)) | (labels < 0) | (labels >= opts.num_classes)
+                            | (labels != np.round(labels))):
+        bad.report(f"{rel} sample {i}", f"label {labels[i]!r} is outside the classes 0..{opts.num_classes - 1}")
+        keep[i] = False
+    for m, a in arrays.items():
+        for i in bad_finite_rows(a):
+            if keep[i]:
+                bad.report(f"{m}/{split}_data.npy sample {i}", "found NaN or Inf; inputs must be finite")
+            keep[i] = False
+    if not keep.any():
+        raise DataError(f"{split} split of {root}: found an empty split (0 usable samples)")
+    return {m: a[keep] for m, a in arrays.items()}, labels[keep].astype(np.int64)
+
+
+@DATASETS.register("avmnist", options=AVMNISTOptions)
+def avmnist(opts: AVMNISTOptions) -> DataSplits:
+    """AV-MNIST-format folder: MNIST-like images + spoken-digit spectrograms, 10 classes."""
+    root = require_dir(Path(opts.root).expanduser(), "data.options.root")
+    bad = BadSamples(opts.skip_bad)
+    train_x, train_y = read_split(root, "train", opts, bad)
+    test_x, test_y = read_split(root, "test", opts, bad)
+    stats, notes = {}, []
+    for m in MODALITIES:
+        mean, std = (float(train_x[m].mean()), float(train_x[m].std()) or 1.0) if opts.standardize else (0.0, 1.0)
+        stats[m] = (mean, std)
+        notes.append(f"{m}: (x - {mean:.6g}) / {std:.6g}" if opts.standardize else f"{m}: as stored")
+    info = DatasetInfo(MODALITIES, "classification", opts.num_classes,
+                       {"image": tuple(opts.image_shape), "audio": tuple(opts.audio_shape)},
+                       tuple(str(c) for c in range(opts.num_classes)))
+    description = "avmnist: " + "; ".join(notes) + " (train-split statistics)"
+
+    def tensors(x: dict[str, np.ndarray], y: np.ndarray) -> TensorDataset:
+        inputs = {m: torch.from_numpy((x[m] - stats[m][0]) / stats[m][1]).float() for m in MODALITIES}
+        return TensorDataset(inputs, torch.from_numpy(y), info, transform_description=description)
+
+    provenance = {"source": str(root), "format": "avmnist"}
+    return finish_splits(tensors(train_x, train_y), None, tensors(test_x, test_y), opts, provenance, bad)

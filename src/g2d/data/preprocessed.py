@@ -1,0 +1,256 @@
+"""File-backed splits, and the on-disk cache of their preprocessed inputs.
+
+A :class:`FileDataset` holds one :class:`Record` per sample (id, per-modality source: a file path
+or inline numbers, target) and a deterministic ``decode`` per modality (wav → spectrogram, jpg →
+normalised array). When it is built every sample is decoded once, so a missing, unreadable or
+truncated file fails now and names its file and line (or, with ``skip_bad``, is dropped, counted
+and listed). With a cache folder the decoded arrays are written there once — one ``.npy`` per
+modality, memory-mapped on read, published atomically (temporary folder + rename) under a key
+made of every source's path, size and mtime, the targets and the exact preprocessing — so later
+epochs and later runs read arrays instead of decoding files. Random augmentation (crop, flip) is
+applied per batch on top of the stored arrays and is never cached.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from g2d import io
+from g2d.data.base import Batch, DatasetInfo, MultimodalDataset
+from g2d.data.validate import BadSamples
+from g2d.validation import DataError
+
+FORMAT_VERSION = 1
+Decoder = Callable[[Any], np.ndarray]  # source -> stored array (deterministic)
+Finish = Callable[[torch.Tensor, bool], torch.Tensor]  # (batch of stored arrays, augment) -> inputs
+
+
+def default_cache_root() -> Path:
+    """``$G2D_CACHE_DIR/preprocessed``, else ``$XDG_CACHE_HOME/g2d/preprocessed`` or ``~/.cache/…``."""
+    if os.environ.get("G2D_CACHE_DIR"):
+        return Path(os.environ["G2D_CACHE_DIR"]) / "preprocessed"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "g2d" / "preprocessed"
+
+
+@dataclass
+class Record:
+    """One sample as its source describes it; ``where`` locates it for error messages."""
+
+    id: str
+    sources: dict[str, Any]  # modality -> Path (a file) or np.ndarray (inline numbers)
+    target: float
+    where: str
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """How each modality is decoded and finished; ``description`` is the exact preprocessing."""
+
+    decoders: dict[str, Decoder]
+    stored_shapes: dict[str, tuple[int, ...]]
+    description: str
+    finishers: dict[str, Finish] | None = None
+
+
+def source_key(source: Any) -> str:
+    if isinstance(source, np.ndarray):
+        return hashlib.sha256(str(source.shape).encode() + np.ascontiguousarray(source, np.float64).tobytes()).hexdigest()
+    st = Path(source).stat()
+    return f"{Path(source)}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def fingerprint_records(records: Sequence[Record], description: str) -> str:
+    digest = hashlib.sha256(f"v{FORMAT_VERSION}|{description}".encode())
+    for r in records:
+        parts = [r.id, repr(float(r.target))] + [f"{m}={source_key(s)}" for m, s in sorted(r.sources.items())]
+        digest.update(("\x1f".join(parts) + "\n").encode())
+    return digest.hexdigest()[:20]
+
+
+def drop_missing(records: list[Record], bad: BadSamples) -> list[Record]:
+    """Report every sample whose file is absent (checked before any decoding)."""
+    kept = []
+    for r in records:
+        missing = [str(s) for s in r.sources.values() if isinstance(s, Path) and not s.exists()]
+        if missing:
+            bad.report(r.where, f"file {missing[0]!r} does not exist")
+        else:
+            kept.append(r)
+    return kept
+
+
+class _DecodeAll(torch.utils.data.Dataset):
+    """Decodes one record per item (for worker processes); errors come back as text."""
+
+    def __init__(self, records: Sequence[Record], pipeline: Pipeline) -> None:
+        self.records, self.pipeline = records, pipeline
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[int, dict[str, np.ndarray] | None, str | None]:
+        record = self.records[i]
+        try:
+            out = {}
+            for m, decode in self.pipeline.decoders.items():
+                arr = np.asarray(decode(record.sources[m]), dtype=np.float32)
+                expected = self.pipeline.stored_shapes[m]
+                if arr.shape != expected:
+                    raise DataError(f"modality {m!r}: expected shape {expected}, got {arr.shape}")
+                if not np.isfinite(arr).all():
+                    raise DataError(f"modality {m!r}: found NaN or Inf; inputs must be finite")
+                out[m] = arr
+            return i, out, None
+        except DataError as err:
+            return i, None, str(err)
+
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def decode_all(records: Sequence[Record], pipeline: Pipeline, bad: BadSamples, workers: int,
+               sink: Callable[[int, dict[str, np.ndarray]], None] | None = None) -> list[int]:
+    """Decode every record once (``workers`` processes); returns the indices that decoded cleanly."""
+    loader = torch.utils.data.DataLoader(_DecodeAll(records, pipeline), batch_size=None,
+                                         num_workers=workers, collate_fn=_identity)
+    good, errors = [], {}
+    for i, arrays, error in loader:
+        if error is None:
+            good.append(i)
+            if sink is not None:
+                sink(i, arrays)
+        else:
+            errors[i] = error
+    for i in sorted(errors):
+        bad.report(records[i].where, errors[i])
+    return good
+
+
+def build_cache_folder(folder: Path, records: Sequence[Record], pipeline: Pipeline, bad: BadSamples,
+                       workers: int) -> None:
+    """Decode every record into memory-mapped arrays in a temporary folder, then rename it."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        arrays = {m: np.lib.format.open_memmap(tmp / f"{m}.npy", mode="w+", dtype=np.float32,
+                                               shape=(len(records), *shape))
+                  for m, shape in pipeline.stored_shapes.items()}
+
+        def sink(i: int, decoded: dict[str, np.ndarray]) -> None:
+            for m, a in decoded.items():
+                arrays[m][i] = a
+
+        good = decode_all(records, pipeline, bad, workers, sink)
+        for a in arrays.values():
+            a.flush()
+        del arrays
+        io.write_json(tmp / "manifest.json", {
+            "format": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "transform": pipeline.description, "num_records": len(records), "good": good,
+            "skipped": bad.skipped, "shapes": {m: list(s) for m, s in pipeline.stored_shapes.items()}})
+        if folder.exists():  # another process finished first: keep theirs
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.rename(folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+class FileDataset(MultimodalDataset):
+    """A split read from files; arrays come from the preprocessed cache when it has one."""
+
+    def __init__(self, records: Sequence[Record], pipeline: Pipeline, info: DatasetInfo, *,
+                 augment: bool = False, cache_folder: Path | None = None,
+                 rows: Sequence[int] | None = None) -> None:
+        self.records, self.pipeline, self.info = list(records), pipeline, info
+        self.augment = augment
+        self.random_transform = augment and bool(pipeline.finishers)
+        self.transform_description = pipeline.description + ("; random crop + horizontal flip (train)"
+                                                              if self.random_transform else "")
+        self.cache_folder = cache_folder
+        self.rows = list(rows) if rows is not None else list(range(len(self.records)))  # record -> cache row
+        dtype = torch.long if info.task == "classification" else torch.float32
+        self.target = torch.tensor([r.target for r in self.records], dtype=dtype)
+        self._arrays: dict[str, np.ndarray] | None = None
+        self._fingerprint = hashlib.sha256((fingerprint_records(self.records, pipeline.description)
+                                            + str(augment)).encode()).hexdigest()[:16]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getstate__(self) -> dict[str, Any]:  # worker processes re-open the memory maps
+        return {**self.__dict__, "_arrays": None}
+
+    def arrays(self) -> dict[str, np.ndarray] | None:
+        if self.cache_folder is not None and self._arrays is None:
+            self._arrays = {m: np.load(self.cache_folder / f"{m}.npy", mmap_mode="r")
+                            for m in self.pipeline.stored_shapes}
+        return self._arrays
+
+    def stored(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        arrays = self.arrays()
+        if arrays is not None:
+            rows = np.asarray([self.rows[i] for i in indices])
+            return {m: torch.from_numpy(np.ascontiguousarray(a[rows])) for m, a in arrays.items()}
+        return {m: torch.from_numpy(np.stack([np.asarray(decode(self.records[i].sources[m]), np.float32)
+                                              for i in indices]))
+                for m, decode in self.pipeline.decoders.items()}
+
+    def get_batch(self, indices: Sequence[int]) -> Batch:
+        inputs = self.stored(indices)
+        for m, finish in (self.pipeline.finishers or {}).items():
+            inputs[m] = finish(inputs[m], self.augment)
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        return Batch(inputs, self.target[idx], idx)
+
+    def get_item(self, i: int) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        batch = self.get_batch([i])
+        return {m: x[0] for m, x in batch.inputs.items()}, batch.target[0]
+
+    def targets(self) -> torch.Tensor:
+        return self.target
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+
+def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetInfo, bad: BadSamples, *,
+                       name: str, cache_root: Path | None, workers: int = 0,
+                       augment: bool = False) -> FileDataset:
+    """Check files, decode everything once (into the cache when ``cache_root`` is set), drop bad
+    samples when ``bad.skip_bad``, and return the split."""
+    records = drop_missing(records, bad)
+    if not records:
+        raise DataError(f"{name}: found an empty split (0 usable samples); every split needs at least one")
+    if cache_root is None:
+        good = decode_all(records, pipeline, bad, workers)
+        kept = [records[i] for i in good]
+        return _nonempty(FileDataset(kept, pipeline, info, augment=augment), name)
+    folder = Path(cache_root) / f"{name.replace('/', '-')}-{fingerprint_records(records, pipeline.description)}"
+    if not (folder / "manifest.json").exists():
+        build_cache_folder(folder, records, pipeline, BadSamples(True), workers)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["skipped"]:  # replay: raises unless skip_bad
+        bad.report(entry["where"], entry["problem"])
+    good = manifest["good"]
+    return _nonempty(FileDataset([records[i] for i in good], pipeline, info, augment=augment,
+                                 cache_folder=folder, rows=good), name)
+
+
+def _nonempty(ds: FileDataset, name: str) -> FileDataset:
+    if len(ds) == 0:
+        raise DataError(f"{name}: found an empty split (every sample was bad and skipped)")
+    return ds

@@ -1,0 +1,117 @@
+"""Checks shared by the file loaders, and the ``skip_bad`` bookkeeping.
+
+Every check raises :class:`~g2d.validation.DataError` naming the file, the line or sample, and what
+was expected. With ``skip_bad`` a :class:`BadSamples` collector records the problem instead, so
+the loader can drop the sample, count it and list it in ``DataSplits.provenance["skipped"]``.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from g2d.validation import DataError
+
+
+@dataclass
+class BadSamples:
+    """Collects bad samples when ``skip_bad`` is on; raises at the first one otherwise."""
+
+    skip_bad: bool = False
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(self, where: str, problem: str) -> None:
+        """``where`` names the file and line/sample; ``problem`` says what was wrong and expected."""
+        if not self.skip_bad:
+            raise DataError(f"{where}: {problem}")
+        self.skipped.append({"where": where, "problem": problem})
+
+    def provenance(self) -> dict[str, Any]:
+        return {"skipped": list(self.skipped), "num_skipped": len(self.skipped)}
+
+
+def require_file(path: Path, what: str) -> Path:
+    """The path exists and is a file, or a DataError naming ``what`` refers to it."""
+    if not path.is_file():
+        raise DataError(f"{what}: file {str(path)!r} does not exist")
+    return path
+
+
+def require_dir(path: Path, what: str) -> Path:
+    if not path.is_dir():
+        raise DataError(f"{what}: folder {str(path)!r} does not exist")
+    return path
+
+
+def check_finite_rows(array: np.ndarray, where: str) -> None:
+    """No NaN/Inf anywhere; the message names the first bad sample (row) index."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return
+    bad = ~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1) if array.ndim > 1 else ~np.isfinite(array)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise DataError(f"{where}: found NaN or Inf in {len(rows)} sample(s), first at sample {int(rows[0])} "
+                        f"(samples {rows[:5].tolist()}); inputs must be finite")
+
+
+def bad_finite_rows(array: np.ndarray) -> np.ndarray:
+    """Indices of samples (rows) holding NaN or Inf."""
+    if not np.issubdtype(array.dtype, np.floating):
+        return np.zeros(0, dtype=np.int64)
+    flat = array.reshape(array.shape[0], -1) if array.ndim > 1 else array[:, None]
+    return np.flatnonzero(~np.isfinite(flat).all(axis=1))
+
+
+def check_numeric(array: np.ndarray, where: str) -> None:
+    """A number array (bool, int, float), not strings or Python objects."""
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise DataError(f"{where}: expected a numeric array (int or float), got dtype {array.dtype}")
+
+
+def check_same_counts(counts: dict[str, int], where: str) -> None:
+    if len(set(counts.values())) > 1:
+        raise DataError(f"{where}: found modalities with inconsistent numbers of samples: {counts}")
+
+
+def check_not_empty(n: int, where: str) -> None:
+    if n == 0:
+        raise DataError(f"{where}: found an empty split (0 samples); every split needs at least one sample")
+
+
+def find_duplicates(ids: Iterable[str]) -> list[str]:
+    return sorted(k for k, c in Counter(ids).items() if c > 1)
+
+
+def check_unique(ids: Sequence[str], where: str) -> None:
+    dups = find_duplicates(ids)
+    if dups:
+        first = [i for i, x in enumerate(ids) if x == dups[0]]
+        raise DataError(f"{where}: found duplicate ids {dups[:5]} ({len(dups)} in all); "
+                        f"{dups[0]!r} appears at rows {first}; every sample needs a unique id")
+
+
+def class_index(label: str, classes: Sequence[str], where: str, bad: BadSamples) -> int | None:
+    """Index of ``label`` in ``classes``; reports it (and returns None) when it is not a known class."""
+    try:
+        return list(classes).index(label)
+    except ValueError:
+        shown = list(classes) if len(classes) <= 12 else list(classes[:12]) + ["…"]
+        bad.report(where, f"label {label!r} is not one of the classes {shown}")
+        return None
+
+
+def check_label_range(labels: np.ndarray, num_classes: int, where: str) -> None:
+    """Integer class labels in ``0..num_classes-1``."""
+    if labels.ndim != 1:
+        raise DataError(f"{where}: expected a 1-D array of labels, got shape {labels.shape}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.issubdtype(labels.dtype, np.floating) or not np.all(np.isfinite(labels)) \
+                or not np.all(labels == np.round(labels)):
+            raise DataError(f"{where}: expected integer class labels, got dtype {labels.dtype}")
+    out = np.flatnonzero((labels < 0) | (labels >= num_classes))
+    if len(out):
+        raise DataError(f"{where}: label {labels[out[0]]!r} at sample {int(out[0])} is outside the classes "
+                        f"0..{num_classes - 1} ({len(out)} such samples)")
