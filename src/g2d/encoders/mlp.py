@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from g2d.encoders.registry import ENCODERS, init_weights
 from g2d.registry import Options
+from g2d.validation import DataError
 
 
 class MLPOptions(Options):
@@ -29,10 +30,13 @@ class MLP(nn.Module):
             width = h
         layers += [nn.Linear(width, out_dim), act_layer()]
         self.net = nn.Sequential(*layers)
-        self.out_dim = out_dim
+        self.in_dim, self.out_dim = in_dim, out_dim
         init_weights(self)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, *input_shape) -> (B, out_dim)
+        if x.dim() < 2 or x.shape[1:].numel() != self.in_dim:
+            raise DataError(f"encoder 'mlp': expected a batch of samples with {self.in_dim} values each, "
+                            f"got a batch of shape {tuple(x.shape)}")
         return self.net(x)
 
 
