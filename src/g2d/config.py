@@ -70,6 +70,20 @@ class AnalysisConfig(Strict):
 
     track: bool = Field(True, description="per-epoch analyses (feature alignment, confidence ratio, …)")
     tensorboard: bool = Field(False, description="also log scalars to TensorBoard (needs tensorboard)")
+    split: Literal["val", "test"] = Field("val", description="split the per-epoch analyses run on")
+    every: int = Field(1, ge=1, description="run the per-epoch representation analyses every N epochs")
+    missing_rates: list[float] = Field(
+        default_factory=lambda: [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        description="test-time miss rates (share of modality inputs zeroed) for the robustness curve")
+    missing_seed: int = Field(0, description="seed of the missing-modality masks")
+    projection_samples: int = Field(300, ge=0, description="embeddings per modality in the 2-D gap plot")
+
+    @model_validator(mode="after")
+    def _rates_in_range(self) -> "AnalysisConfig":
+        bad = [r for r in self.missing_rates if not 0.0 <= r <= 1.0]
+        if bad:
+            raise ValueError(f"analysis.missing_rates: every rate must be in [0, 1], got {bad}")
+        return self
 
 
 class ExperimentConfig(Strict):
