@@ -18,10 +18,9 @@ from g2d.registry import Options
 from g2d.validation import DataError
 
 
-class FileLoaderOptions(DatasetOptions):
-    """Options of every loader that reads a folder of files."""
+class CachedLoaderOptions(DatasetOptions):
+    """Options of every loader that decodes files: bad-sample policy and the preprocessed cache."""
 
-    root: str = Field(..., description="folder of the data set")
     skip_bad: bool = Field(False, description="drop bad samples (listed in data.json) instead of failing")
     preprocessed_cache: bool = Field(True, description="decode files once and keep the arrays on disk")
     cache_dir: str | None = Field(None, description="where preprocessed arrays go; default "
@@ -32,6 +31,12 @@ class FileLoaderOptions(DatasetOptions):
         if not self.preprocessed_cache:
             return None
         return Path(self.cache_dir).expanduser() if self.cache_dir else default_cache_root()
+
+
+class FileLoaderOptions(CachedLoaderOptions):
+    """Options of every loader that reads a folder of files."""
+
+    root: str = Field(..., description="folder of the data set")
 
     def root_path(self) -> Path:
         root = Path(self.root).expanduser()
@@ -115,6 +120,17 @@ def carve_indices(labels: np.ndarray, fraction: float, seed: int, stratify: bool
         raise DataError(f"{where}: {err}") from None
 
 
+def carve_records(records: list, fraction: float, seed: int, stratify: bool, where: str
+                  ) -> tuple[list, list, dict[str, Any]]:
+    """Seeded (stratified) split of records into (kept, held out) and its provenance record."""
+    if not records:
+        raise DataError(f"{where}: found an empty split (0 usable samples)")
+    keep, held = carve_indices(np.asarray([r.target for r in records]), fraction, seed, stratify, where)
+    record = {"fraction": fraction, "split_seed": seed, "stratified": stratify,
+              "ids": [records[i].id for i in held]}
+    return [records[i] for i in keep], [records[i] for i in held], record
+
+
 def scale_targets(train: np.ndarray, *others: np.ndarray) -> tuple[tuple[float, float], list[np.ndarray]]:
     """Scale regression targets to [0, 1] with the train split's (min, max); returns the range."""
     lo, hi = float(np.min(train)), float(np.max(train))
@@ -126,7 +142,7 @@ def split_counts(splits: dict[str, Sequence[Any]]) -> dict[str, int]:
     return {k: len(v) for k, v in splits.items()}
 
 
-def file_splits(records: dict[str, list], pipeline: Any, info: Any, opts: FileLoaderOptions,
+def file_splits(records: dict[str, list], pipeline: Any, info: Any, opts: CachedLoaderOptions,
                 bad: BadSamples, name: str, augment: bool = False,
                 provenance: dict[str, Any] | None = None) -> DataSplits:
     """Build train/val/test :class:`FileDataset`\\ s from records per split. Without a ``val`` entry,
@@ -139,17 +155,11 @@ def file_splits(records: dict[str, list], pipeline: Any, info: Any, opts: FileLo
     val_records = records.get("val")
     if val_records is None:
         train_records = drop_missing(train_records, bad)  # carve from usable samples only
-        if not train_records:
-            raise DataError(f"{name} train: found an empty split (0 usable samples)")
-        labels = np.asarray([r.target for r in train_records])
-        stratify = info.task == "classification"
-        keep, held = carve_indices(labels, opts.val_fraction, opts.split_seed, stratify, f"{name} train")
-        provenance.update({"validation": "carved from train", "val_fraction": opts.val_fraction,
-                           "split_seed": opts.split_seed, "stratified": stratify,
-                           "val_ids": [train_records[i].id for i in held]})
-        train_records, val_records = [train_records[i] for i in keep], [train_records[i] for i in held]
+        train_records, val_records, record = carve_records(train_records, opts.val_fraction, opts.split_seed,
+                                                           info.task == "classification", f"{name} train")
+        provenance.update({"validation": "carved from train", **record})
     else:
-        provenance["validation"] = "given by the data set"
+        provenance.setdefault("validation", "given by the data set")
     common = dict(cache_root=opts.cache_root(), workers=opts.decode_workers)
     train = build_file_dataset(train_records, pipeline, info, bad, name=f"{name}/train", augment=augment, **common)
     val = build_file_dataset(val_records, pipeline, info, bad, name=f"{name}/val", **common)

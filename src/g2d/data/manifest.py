@@ -1,0 +1,311 @@
+"""A user's own data: a manifest (CSV with a header, or JSONL) with one column per modality, a
+label/target column, and optional ``split`` and ``id`` columns.
+
+A modality's cell is a file path (``.wav``/``.flac``/``.ogg`` → log spectrogram, ``.jpg``/``.png`` →
+normalised image, ``.npy`` → the array as stored) or inline numbers (CSV: ``"0.1 0.2 0.3"`` or
+``"[0.1, 0.2]"``; JSONL: a number or a list). The kind is read from the first row unless ``kinds``
+names it. Relative paths are resolved against the manifest's folder. Without a split column, test
+and validation are carved from the rows (seeded, stratified) and recorded in data.json.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field
+
+from g2d.data.base import DatasetInfo, DataSplits
+from g2d.data.common import (AudioOptions, CachedLoaderOptions, ImageOptions, carve_records, drop_duplicates,
+                             encoder_or_mlp, file_splits, read_csv_rows, scale_targets)
+from g2d.data.preprocessed import Pipeline, Record, drop_missing
+from g2d.data.registry import DATASETS
+from g2d.data.validate import BadSamples
+from g2d.validation import DataError
+
+Kind = Literal["audio", "image", "array", "numbers"]
+SUFFIX_KINDS = {".wav": "audio", ".flac": "audio", ".ogg": "audio", ".jpg": "image", ".jpeg": "image",
+                ".png": "image", ".bmp": "image", ".npy": "array"}
+SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "test": "test"}
+
+
+class ManifestOptions(CachedLoaderOptions):
+    path: str = Field(..., description="manifest file: .csv (with a header) or .jsonl")
+    modalities: list[str] = Field(..., min_length=1, description="columns that are modalities")
+    columns: dict[str, list[str]] = Field(default_factory=dict, description="modality -> several numeric "
+                                          "columns concatenated into one vector (default: its own column)")
+    kinds: dict[str, Kind] = Field(default_factory=dict, description="modality -> audio|image|array|numbers; "
+                                   "default: read from the first row")
+    label_column: str = "label"
+    task_type: Literal["classification", "regression"] = "classification"
+    classes: list[str] | None = Field(None, description="label names in class order; default: sorted train labels")
+    split_column: str = Field("split", description="train/val/test per row; when absent, test and val are carved")
+    id_column: str = Field("id", description="unique sample ids, when the column exists")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="carved when there is no split column")
+    base_dir: str | None = Field(None, description="relative paths start here; default: the manifest's folder")
+    standardize: bool = Field(True, description="inline numbers: per-feature train mean/std")
+    audio: AudioOptions = Field(default_factory=AudioOptions)
+    image: ImageOptions = Field(default_factory=ImageOptions)
+    augment: bool = Field(False, description="random crop + flip of training images (teachers run online)")
+    width: int = Field(16, ge=4, description="ResNet-18 base width of default image/audio encoders")
+
+    def modality_names(self) -> list[str]:
+        return list(self.modalities)
+
+    def task(self) -> str:
+        return self.task_type
+
+    def default_encoders(self) -> dict[str, dict]:
+        kinds = dict(self.kinds)
+        if len(kinds) < len(self.modalities):
+            try:
+                kinds = {**peek_kinds(self), **kinds}
+            except (DataError, OSError, IndexError):
+                pass  # the loader reports the problem when it reads the manifest
+        return {m: encoder_or_mlp("resnet18", {"width": self.width}) if kinds.get(m) in ("audio", "image")
+                else {"name": "mlp", "options": {}} for m in self.modalities}
+
+    def modality_columns(self, m: str) -> list[str]:
+        return self.columns.get(m, [m])
+
+
+def read_manifest(path: Path) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
+    """(columns, [(where, row)]) of a CSV (header + rows) or JSONL manifest."""
+    if not path.is_file():
+        raise DataError(f"data.options.path: manifest {str(path)!r} does not exist")
+    if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
+        rows, columns = [], []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path.name} line {n}: not valid JSON ({err.msg}); expected one object per line") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path.name} line {n}: expected a JSON object, got {type(row).__name__}")
+            columns += [k for k in row if k not in columns]
+            rows.append((f"{path.name} line {n}", row))
+        return columns, rows
+    table = read_csv_rows(path, "data.options.path")
+    if not table:
+        raise DataError(f"{path}: the manifest is empty; expected a header row and at least one sample")
+    header = table[0][1]
+    rows = []
+    for n, fields in table[1:]:
+        if len(fields) != len(header):
+            raise DataError(f"{path.name} line {n}: expected {len(header)} fields ({','.join(header)}), got {len(fields)}")
+        rows.append((f"{path.name} line {n}", dict(zip(header, fields))))
+    return header, rows
+
+
+def detect_kind(value: Any) -> Kind:
+    if isinstance(value, str):
+        suffix = Path(value.strip()).suffix.lower()
+        if suffix in SUFFIX_KINDS:
+            return SUFFIX_KINDS[suffix]  # type: ignore[return-value]
+    return "numbers"
+
+
+def peek_kinds(opts: ManifestOptions) -> dict[str, Kind]:
+    _, rows = read_manifest(Path(opts.path).expanduser())
+    return {m: detect_kind(rows[0][1].get(opts.modality_columns(m)[0])) for m in opts.modalities}
+
+
+def parse_numbers(value: Any) -> np.ndarray:
+    """A cell of inline numbers -> float array; ValueError when it holds anything else."""
+    if isinstance(value, str):
+        parts = [p for p in re.split(r"[,;\s]+", value.strip().strip("[]")) if p]
+        if not parts:
+            raise ValueError("empty cell")
+        return np.asarray([float(p) for p in parts], dtype=np.float32)
+    arr = np.asarray(value, dtype=np.float32)
+    return arr.reshape(1) if arr.ndim == 0 else arr
+
+
+class NpyLoader:
+    """Reads a per-sample ``.npy`` (no pickles) as float32."""
+
+    def __call__(self, path: Path) -> np.ndarray:
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise DataError(f"array file {str(path)!r} is unreadable ({err}); expected a numeric .npy") from None
+        if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+            raise DataError(f"array file {str(path)!r}: expected a numeric array, got dtype {arr.dtype}")
+        return arr.astype(np.float32)
+
+
+class Standardize:
+    def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return (np.asarray(x, np.float32) - self.mean) / self.std
+
+
+class CropFinisher:
+    def __init__(self, image: Any) -> None:
+        self.image = image
+
+    def __call__(self, x: Any, augment: bool) -> Any:
+        return self.image.crop_batch(x, augment)
+
+
+def to_record(where: str, row: dict[str, Any], opts: ManifestOptions, kinds: dict[str, Kind], base: Path,
+              bad: BadSamples) -> tuple[Record, str] | None:
+    """One manifest row -> (record with the raw label, split name); None when it was reported."""
+    sources: dict[str, Any] = {}
+    for m in opts.modalities:
+        cols = opts.modality_columns(m)
+        missing = [c for c in cols if row.get(c) in (None, "")]
+        if missing:
+            bad.report(where, f"column {missing[0]!r} is empty; expected a value for modality {m!r}")
+            return None
+        if kinds[m] == "numbers":
+            try:
+                sources[m] = np.concatenate([parse_numbers(row[c]).reshape(-1) for c in cols]) if len(cols) > 1 \
+                    else parse_numbers(row[cols[0]])
+            except (ValueError, TypeError):
+                bad.report(where, f"modality {m!r}: expected inline numbers, got {row[cols[0]]!r}")
+                return None
+            if not np.isfinite(sources[m]).all():
+                bad.report(where, f"modality {m!r}: found NaN or Inf; inputs must be finite")
+                return None
+        else:
+            value = str(row[cols[0]]).strip()
+            if detect_kind(value) != kinds[m]:
+                bad.report(where, f"modality {m!r}: expected a {kinds[m]} file path, got {value!r}")
+                return None
+            sources[m] = (base / value) if not Path(value).is_absolute() else Path(value)
+    label = row.get(opts.label_column)
+    if label in (None, ""):
+        bad.report(where, f"column {opts.label_column!r} is empty; expected a label")
+        return None
+    if isinstance(label, float) and label.is_integer() and opts.task_type == "classification":
+        label = int(label)
+    split = SPLITS.get(str(row.get(opts.split_column, "train")).strip().lower())
+    if split is None:
+        bad.report(where, f"split {row.get(opts.split_column)!r} is not one of train/val/test")
+        return None
+    rid = str(row.get(opts.id_column, where))
+    return Record(rid, sources, str(label).strip() if opts.task_type == "classification" else label, where), split
+
+
+def class_list(labels: list[str]) -> list[str]:
+    """Sorted unique labels (numerically when they are all integers)."""
+    unique = sorted(set(labels))
+    if all(re.fullmatch(r"-?\d+", u) for u in unique):
+        return sorted(unique, key=int)
+    return unique
+
+
+def assign_targets(records: dict[str, list[Record]], opts: ManifestOptions, bad: BadSamples) -> list[str] | None:
+    """Labels -> class indices (classification) or finite floats (regression), in place."""
+    classes = None
+    if opts.task_type == "classification":
+        classes = list(opts.classes or class_list([r.target for r in records.get("train", [])]))
+    for split, recs in records.items():
+        kept = []
+        for r in recs:
+            if classes is not None:
+                if r.target not in classes:
+                    shown = classes if len(classes) <= 12 else classes[:12] + ["…"]
+                    bad.report(r.where, f"label {r.target!r} is not one of the classes {shown}")
+                    continue
+                r.target = classes.index(r.target)
+            else:
+                try:
+                    r.target = float(r.target)
+                    assert np.isfinite(r.target)
+                except (ValueError, TypeError, AssertionError):
+                    bad.report(r.where, f"target {r.target!r} is not a finite number")
+                    continue
+            kept.append(r)
+        records[split] = kept
+    return classes
+
+
+def build_manifest(opts: ManifestOptions, provenance: dict[str, Any] | None = None) -> DataSplits:
+    path = Path(opts.path).expanduser()
+    base = Path(opts.base_dir).expanduser() if opts.base_dir else path.parent
+    columns, rows = read_manifest(path)
+    needed = [c for m in opts.modalities for c in opts.modality_columns(m)] + [opts.label_column]
+    absent = [c for c in needed if c not in columns]
+    if absent:
+        raise DataError(f"{path}: missing columns {absent}; found {columns}")
+    if not rows:
+        raise DataError(f"{path}: found an empty manifest (0 samples)")
+    kinds = {m: opts.kinds.get(m) or detect_kind(rows[0][1].get(opts.modality_columns(m)[0])) for m in opts.modalities}
+    bad = BadSamples(opts.skip_bad)
+    records: dict[str, list[Record]] = {"train": [], "val": [], "test": []}
+    seen: dict[str, str] = {}
+    for where, row in rows:
+        parsed = to_record(where, row, opts, kinds, base, bad)
+        if parsed is not None:
+            records[parsed[1]] += drop_duplicates([parsed[0]], bad, seen)
+    classes = assign_targets(records, opts, bad)
+    classification = opts.task_type == "classification"
+    provenance = {"source": str(path), "format": "manifest", "kinds": kinds, **(provenance or {})}
+    if opts.split_column not in columns:
+        pool = drop_missing(records["train"], bad)
+        records["train"], records["test"], held = carve_records(pool, opts.test_fraction, opts.split_seed,
+                                                                       classification, str(path))
+        provenance["test"] = {"carved from": "all rows", **held}
+    if not records["val"]:
+        records["train"] = drop_missing(records["train"], bad)
+        records["train"], records["val"], held = carve_records(records["train"], opts.val_fraction,
+                                                               opts.split_seed, classification, str(path))
+        provenance["validation"] = {"carved from": "train", **held}
+    for split, recs in records.items():
+        if not recs:
+            raise DataError(f"{path}: found an empty {split} split (0 usable rows); every split needs samples")
+    target_range = None
+    if not classification:
+        target_range, scaled = scale_targets(np.asarray([r.target for r in records["train"]]))
+        lo, hi = target_range
+        for recs in records.values():
+            for r in recs:
+                r.target = (r.target - lo) / (hi - lo if hi > lo else 1.0)
+    pipeline, shapes = manifest_pipeline(records["train"], kinds, opts, bad)
+    info = DatasetInfo(tuple(opts.modalities), opts.task_type, len(classes) if classes else 1, shapes,
+                       tuple(classes) if classes else None, target_range)
+    return file_splits(records, pipeline, info, opts, bad, f"manifest-{path.stem}", augment=opts.augment,
+                       provenance=provenance)
+
+
+def manifest_pipeline(train: list[Record], kinds: dict[str, Kind], opts: ManifestOptions,
+                      bad: BadSamples) -> tuple[Pipeline, dict[str, tuple[int, ...]]]:
+    decoders, stored, final, finishers, notes = {}, {}, {}, {}, []
+    for m, kind in kinds.items():
+        if kind == "audio":
+            t = opts.audio.transform()
+            decoders[m], stored[m], final[m] = t, t.output_shape(), t.output_shape()
+            notes.append(f"{m}: {t.describe()}")
+        elif kind == "image":
+            t = opts.image.transform()
+            decoders[m], stored[m], final[m] = t, t.stored_shape(), t.output_shape()
+            finishers[m] = CropFinisher(t)
+            notes.append(f"{m}: {t.describe()}")
+        elif kind == "array":
+            first = next((r.sources[m] for r in train if r.sources[m].exists()), None)
+            if first is None:
+                raise DataError(f"modality {m!r}: no .npy file of the train split exists")
+            decoders[m] = NpyLoader()
+            stored[m] = final[m] = tuple(decoders[m](first).shape)
+            notes.append(f"{m}: .npy as stored, shape {stored[m]}")
+        else:
+            values = np.stack([r.sources[m] for r in train if r.sources[m].shape == train[0].sources[m].shape])
+            mean, std = (values.mean(0), values.std(0)) if opts.standardize else (0 * values[0], 1 + 0 * values[0])
+            std = np.where(std > 0, std, 1.0)
+            decoders[m], stored[m], final[m] = Standardize(mean, std), tuple(values.shape[1:]), tuple(values.shape[1:])
+            notes.append(f"{m}: inline numbers {stored[m]}" + (", per-feature train mean/std" if opts.standardize else ""))
+    return Pipeline(decoders, stored, "; ".join(notes), finishers or None), final
+
+
+@DATASETS.register("manifest", options=ManifestOptions)
+def manifest(opts: ManifestOptions) -> DataSplits:
+    """A user's CSV/JSONL manifest: per-modality file paths or inline numbers, a label, optional split."""
+    return build_manifest(opts)
