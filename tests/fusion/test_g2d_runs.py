@@ -1,0 +1,49 @@
+"""One tiny G2D run per registered fusion (shared teachers), and one with three modalities."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from g2d import api
+from g2d.catalog import FUSIONS
+from tests.conftest import tiny_config
+
+SMALL = {"film": {"hidden": 16}, "gated": {"hidden": 16}, "cross-attention": {"width": 8, "heads": 2, "tokens": 2}}
+
+
+@pytest.fixture(scope="module")
+def teachers_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("fusion-g2d")
+    api.train_teachers(tiny_config(), run, progress=False)
+    return run
+
+
+@pytest.mark.parametrize("name", FUSIONS.names())
+def test_g2d_trains_with_every_fusion(name: str, teachers_run: Path) -> None:
+    config = tiny_config(model__fusion={"name": name, "options": SMALL.get(name, {})})
+    run = api.train_student(config, teachers_run, progress=False, name=f"g2d-{name}")
+    test = run.result.test
+    assert test["num_samples"] == 64
+    assert 0.0 <= test["accuracy"] <= 1.0 and math.isfinite(test["loss"])
+    assert set(test["modality_accuracy"]) == {"strong", "weak"}
+    assert (run.out_dir / "model.safetensors").exists()
+    history = run.result.history
+    assert [row["epoch"] for row in history] == [0, 1]
+    assert all(math.isfinite(row["train"]["loss"]) for row in history)
+    # epoch 0 is SMP's first phase (one modality learns per step), epoch 1 is joint
+    assert sum(history[0]["active_share"].values()) == pytest.approx(1.0)
+    assert history[1]["active_share"] == {"strong": 1.0, "weak": 1.0}
+
+
+@pytest.mark.parametrize("name", ["film", "gated", "cross-attention"])
+def test_g2d_with_three_modalities(name: str, tmp_path: Path) -> None:
+    config = tiny_config(data__options={"num_modalities": 3, "num_train": 96, "num_val": 32, "num_test": 32,
+                                       "dim": 6, "num_classes": 3},
+                         method__options={"phases": [1, 1]}, student__epochs=3, teachers__epochs=1,
+                         model__fusion={"name": name, "options": SMALL[name]})
+    summary = api.run_methods(config, tmp_path, [api.MethodSpec("g2d", "g2d")], progress=False)
+    test = summary["methods"]["g2d"]["test"]
+    assert set(test["modality_accuracy"]) == {"strong", "weak1", "weak2"}
+    assert 0.0 <= test["accuracy"] <= 1.0
