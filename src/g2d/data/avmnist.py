@@ -31,7 +31,8 @@ class AVMNISTOptions(DatasetOptions):
     num_classes: int = Field(10, ge=2)
     standardize: bool = Field(True, description="subtract the train mean, divide by the train std")
     skip_bad: bool = Field(False, description="drop samples with NaN/Inf or bad labels (listed in data.json)")
-    width: int = Field(16, ge=4, description="ResNet-18 base width of the default encoders")
+    width: float = Field(0.25, gt=0, description="ResNet-18 width multiplier of the default encoders "
+                                                      "(1 = 64..512 channels)")
 
     def modality_names(self) -> list[str]:
         return list(MODALITIES)

@@ -49,7 +49,8 @@ class ManifestOptions(CachedLoaderOptions):
     audio: AudioOptions = Field(default_factory=AudioOptions)
     image: ImageOptions = Field(default_factory=ImageOptions)
     augment: bool = Field(False, description="random crop + flip of training images (teachers run online)")
-    width: int = Field(16, ge=4, description="ResNet-18 base width of default image/audio encoders")
+    width: float = Field(0.25, gt=0, description="ResNet-18 width multiplier of the default encoders "
+                                                      "(1 = 64..512 channels)")
 
     def modality_names(self) -> list[str]:
         return list(self.modalities)

@@ -33,7 +33,8 @@ class VGGSoundOptions(FileLoaderOptions):
     audio: AudioOptions = Field(default_factory=lambda: AudioOptions(seconds=10.0))
     image: ImageOptions = Field(default_factory=ImageOptions)
     augment: bool = Field(False, description="random crop + flip of training frames (teachers run online)")
-    width: int = Field(16, ge=4, description="ResNet-18 base width of the default encoders")
+    width: float = Field(0.25, gt=0, description="ResNet-18 width multiplier of the default encoders "
+                                                      "(1 = 64..512 channels)")
 
     def modality_names(self) -> list[str]:
         return ["audio", "video"]
