@@ -3,7 +3,8 @@ rate, keep at least one modality per sample, and score the model on what is left
 
 Definition used here (the paper follows MLA and gives no formula): a *miss rate* ``r`` is the share
 of the N×M (sample, modality) inputs that are missing. Each sample first keeps one modality drawn
-at random; ``round(r·N·M)`` of the remaining inputs are then drawn uniformly and zeroed. With M
+at random; ``round(r·N·M)`` of the remaining inputs are then drawn uniformly and zeroed. For one
+seed the masks are nested: every input missing at rate r is also missing at any higher rate. With M
 modalities at most ``(M−1)/M`` of the inputs can be missing (50 % for two modalities); a larger
 rate is capped there and the rate actually applied is reported as ``realised_rate``.
 """
@@ -29,7 +30,7 @@ def missing_mask(num_samples: int, num_modalities: int, rate: float, seed: int =
     if num_samples < 1 or num_modalities < 1:
         raise ValueError(f"missing_mask: need at least one sample and one modality, got "
                          f"{num_samples} samples and {num_modalities} modalities")
-    gen = torch.Generator().manual_seed(int(seed) * 1009 + round(rate * 10_000))
+    gen = torch.Generator().manual_seed(int(seed))  # not the rate: masks of higher rates are nested
     keep = torch.randint(0, num_modalities, (num_samples,), generator=gen)
     present = torch.ones(num_samples, num_modalities, dtype=torch.bool)
     droppable = torch.ones_like(present)

@@ -1,0 +1,140 @@
+"""The report's tables, one function per section, each returning HTML for all runs side by side."""
+from __future__ import annotations
+
+from typing import Any
+
+from g2d.analysis.cost import cost_summary, overhead
+from g2d.analysis.logs import smp_schedule
+from g2d.metrics import higher_is_better
+from g2d.report.curves import METRIC_LABELS, scale
+from g2d.report.html import card, fmt, row, table
+from g2d.report.runs import RunRecord
+from g2d.report.style import method_order
+from g2d.report.table import results_grid
+
+REGRESSION_METRICS = ("mae", "mape", "r2")
+
+
+def overview(runs: list[RunRecord]) -> str:
+    header = ["run", "data set", "task", "modalities", "train / val / test", "students", "epochs", "seed", "folder"]
+    rows = []
+    for run in runs:
+        first = run.methods[0]
+        sizes = run.data.get("sizes", {})
+        rows.append([run.label, run.config_value(first, "data", "name", default="?"), run.task,
+                     ", ".join(run.modalities), " / ".join(str(sizes.get(s, "?")) for s in ("train", "val", "test")),
+                     ", ".join(method_order(run.methods)), run.config_value(first, "student", "epochs", default="?"),
+                     run.config_value(first, "seed", default="?"), str(run.path)])
+    return table(header, rows)
+
+
+def results(runs: list[RunRecord]) -> str:
+    cards = []
+    for run in runs:
+        methods = method_order(run.methods)
+        metrics = ["accuracy"] if run.task == "classification" else list(REGRESSION_METRICS)
+        parts = []
+        for metric in metrics:
+            header, grid = results_grid(run.summary, metric, methods, run.modalities)
+            better = max if higher_is_better(metric) else min
+            k, digits = scale(metric), 2 if metric in ("accuracy", "mape") else 4
+            cells, classes = [], []
+            for r in grid:
+                values = [v for v in r[2:] if v is not None]
+                best = better(values) if values else None
+                cells.append([r[0]] + [fmt(v, digits, k) for v in r[1:]])
+                classes.append(["", "teacher"] + ["best" if v is not None and v == best else "" for v in r[2:]])
+            epochs = ["selected epoch", "–"] + [str(run.summary["methods"][m].get("selected_epoch", "–"))
+                                                  for m in methods]
+            parts.append(table(header, cells + [epochs], f"test {METRIC_LABELS.get(metric, metric)}",
+                               classes + [[""] * len(epochs)]))
+        cards.append(card(run.label, "".join(parts)))
+    return row(cards)
+
+
+def smp_table(runs: list[RunRecord]) -> str:
+    cards = []
+    for run in runs:
+        rows = []
+        for method in method_order(run.methods):
+            spans = smp_schedule(run.histories[method])
+            text = "; ".join(f"{s['modality']} alone, epochs {s['start']}–{s['end']} ({100 * s['share']:.0f} % "
+                             f"of steps)" for s in spans) or "none: every encoder learns in every step"
+            rows.append([method, text])
+        cards.append(card(run.label, table(["student", "prioritised modality (SMP)"], rows)))
+    return row(cards)
+
+
+def _posthoc_value(run: RunRecord, method: str, *path: str) -> Any:
+    node: Any = run.posthoc.get(method, {})
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def per_modality_table(runs: list[RunRecord], key: str, digits: int = 3) -> str:
+    """Rows: students; columns: modalities; ``test[key][modality]`` at the selected checkpoint."""
+    cards = []
+    for run in runs:
+        weak = next((r.get("weak_modality") for r in run.posthoc.values() if r.get("weak_modality")), None)
+        methods = [m for m in method_order(run.methods) if _posthoc_value(run, m, "test", key)]
+        if not methods:
+            continue
+        header = ["student"] + [f"{m} (weak)" if m == weak else m for m in run.modalities]
+        rows = [[m] + [fmt(_posthoc_value(run, m, "test", key, mod), digits) for mod in run.modalities]
+                for m in methods]
+        cards.append(card(f"{run.label}: test, selected checkpoint", table(header, rows)))
+    return row(cards)
+
+
+def gap_table(runs: list[RunRecord]) -> str:
+    cards = []
+    for run in runs:
+        rows = []
+        for m in method_order(run.methods):
+            gap = _posthoc_value(run, m, "test", "gap")
+            if gap:
+                pairs = ", ".join(f"{p.replace('|', '–')} {v:.3f}" for p, v in gap["pairs"].items())
+                rows.append([m, fmt(gap["distance"], 3), gap["space"], pairs])
+        if rows:
+            cards.append(card(f"{run.label}: test, selected checkpoint",
+                              table(["student", "gap (mean)", "space", "pairs"], rows)))
+    return row(cards)
+
+
+def missing_table(runs: list[RunRecord]) -> str:
+    cards = []
+    for run in runs:
+        methods = [m for m in method_order(run.methods) if _posthoc_value(run, m, "missing")]
+        if not methods:
+            continue
+        key, k = run.key_metric, scale(run.key_metric)
+        curve0 = run.posthoc[methods[0]]["missing"]
+        rows = []
+        for i, point in enumerate(curve0):
+            label = f"{100 * point['rate']:.0f} % (applied {100 * point['realised_rate']:.1f} %)"
+            rows.append([label] + [fmt(run.posthoc[m]["missing"][i]["metrics"][key], 2 if k > 1 else 4, k)
+                                   for m in methods])
+        cards.append(card(f"{run.label}: test {METRIC_LABELS.get(key, key)}",
+                          table(["miss rate"] + methods, rows)))
+    return row(cards)
+
+
+def cost_table(runs: list[RunRecord]) -> str:
+    cards = []
+    for run in runs:
+        methods = method_order(run.methods)
+        summaries = {m: cost_summary(run.histories[m]) for m in methods}
+        base = summaries.get("joint")
+        rows = []
+        for m in methods:
+            s = summaries[m]
+            rows.append([m, fmt(s["step_time_ms"], 2),
+                         fmt(overhead(s["step_time_ms"], base and base["step_time_ms"]), 1, suffix=" %"),
+                         fmt(s["peak_memory_mb"], 1),
+                         fmt(overhead(s["peak_memory_mb"], base and base["peak_memory_mb"]), 2, suffix=" %"),
+                         s["memory"] or "not recorded", s["device"] or "–", fmt(s["steps_per_epoch"], 0)])
+        header = ["student", "time / step (ms)", "vs joint", "peak memory (MiB)", "vs joint", "memory measured",
+                  "device", "steps / epoch"]
+        cards.append(card(run.label, table(header, rows)))
+    return row(cards)
