@@ -129,10 +129,10 @@ def cost_table(runs: list[RunRecord]) -> str:
         rows = []
         for m in methods:
             s = summaries[m]
-            rows.append([m, fmt(s["step_time_ms"], 2),
-                         fmt(overhead(s["step_time_ms"], base and base["step_time_ms"]), 1, suffix=" %"),
-                         fmt(s["peak_memory_mb"], 1),
-                         fmt(overhead(s["peak_memory_mb"], base and base["peak_memory_mb"]), 2, suffix=" %"),
+            vs = (lambda key, d: "baseline" if m == "joint" else  # noqa: E731
+                  fmt(overhead(s[key], base and base[key]), d, suffix=" %"))
+            rows.append([m, fmt(s["step_time_ms"], 2), vs("step_time_ms", 1),
+                         fmt(s["peak_memory_mb"], 1), vs("peak_memory_mb", 2),
                          s["memory"] or "not recorded", s["device"] or "–", fmt(s["steps_per_epoch"], 0)])
         header = ["student", "time / step (ms)", "vs joint", "peak memory (MiB)", "vs joint", "memory measured",
                   "device", "steps / epoch"]
