@@ -18,7 +18,7 @@ EXAMPLES: dict[str, list[tuple[tuple[int, ...], dict]]] = {
     "mlp": [((8,), {"hidden": [16], "out_dim": 8}), ((3, 4), {"hidden": [], "out_dim": 4})],
     "resnet18": [((1, 28, 28), {"width": 0.125}), ((3, 32, 32), {"width": 0.125}),
                  ((3, 3, 16, 16), {"width": 0.125})],
-    "mobilenetv2": [((3, 32, 32), {"width": 0.25, "out_dim": 32}), ((1, 28, 28), {"width": 0.25})],
+    "mobilenetv2": [((3, 16, 16), {"width": 0.25, "out_dim": 32}), ((1, 28, 28), {"width": 0.125})],
     "transformer": [((6, 5), {"layers": 1, "heads": 2, "width": 16}),
                     ((6, 5), {"layers": 2, "heads": 2, "width": 16, "pooling": "first"})],
 }
@@ -90,9 +90,14 @@ def test_initialisation_follows_the_spec(name: str) -> None:
         assert abs(z.mean().item()) < 0.1
 
 
-def test_encoders_run_on_the_input_device() -> None:
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA device")
-    for name, shape, options in CASES:
-        encoder = build_encoder(name, options, shape).cuda()
-        assert encoder(torch.randn(2, *shape, device="cuda")).device.type == "cuda"
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("name,shape,options", CASES, ids=[f"{n}-{'x'.join(map(str, s))}" for n, s, _ in CASES])
+def test_encoders_run_on_the_input_device(name: str, shape: tuple[int, ...], options: dict) -> None:
+    encoder = build_encoder(name, options, shape).cuda()
+    x = torch.randn(3, *shape, device="cuda")
+    extra = {"mask": torch.ones(3, shape[0], dtype=torch.bool, device="cuda")} \
+        if getattr(encoder, "uses_mask", False) else {}
+    out = encoder(x, **extra)
+    assert out.is_cuda and out.shape == (3, encoder.out_dim)
+    out.sum().backward()
+    assert all(p.grad is not None and p.grad.is_cuda for p in encoder.parameters())

@@ -82,3 +82,14 @@ def test_concat_modality_outputs_sum_to_fused_minus_bias() -> None:
     torch.testing.assert_close(sum(out.modality_logits.values()), out.logits - fusion.head.bias)
     # m1's slice of the weight: columns 6..10
     torch.testing.assert_close(out.modality_logits["m1"], features["m1"] @ fusion.head.weight[:, 6:11].T)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+@pytest.mark.parametrize("name", FUSIONS.names())
+def test_fusions_run_on_the_input_device(name: str) -> None:
+    fusion, features = make(name, 3)
+    fusion = fusion.cuda()
+    out = fusion({m: f.cuda().requires_grad_() for m, f in features.items()})
+    assert out.logits.device.type == "cuda" and all(z.is_cuda for z in out.modality_logits.values())
+    out.logits.sum().backward()
+    assert all(p.grad is not None and p.grad.is_cuda for p in fusion.parameters())

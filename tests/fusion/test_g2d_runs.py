@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 from g2d import api
 from g2d.catalog import FUSIONS
@@ -37,13 +38,36 @@ def test_g2d_trains_with_every_fusion(name: str, teachers_run: Path) -> None:
     assert history[1]["active_share"] == {"strong": 1.0, "weak": 1.0}
 
 
+@pytest.fixture(scope="module")
+def three_modality_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("fusion-g2d-m3")
+    api.train_teachers(three_modality_config("concat"), run, progress=False)
+    return run
+
+
+def three_modality_config(fusion: str):
+    return tiny_config(data__options={"num_modalities": 3, "num_train": 96, "num_val": 32, "num_test": 32,
+                                      "dim": 6, "num_classes": 3},
+                       method__options={"phases": [1, 1]}, student__epochs=3, teachers__epochs=1,
+                       model__fusion={"name": fusion, "options": SMALL.get(fusion, {})})
+
+
 @pytest.mark.parametrize("name", ["film", "gated", "cross-attention"])
-def test_g2d_with_three_modalities(name: str, tmp_path: Path) -> None:
-    config = tiny_config(data__options={"num_modalities": 3, "num_train": 96, "num_val": 32, "num_test": 32,
-                                       "dim": 6, "num_classes": 3},
-                         method__options={"phases": [1, 1]}, student__epochs=3, teachers__epochs=1,
-                         model__fusion={"name": name, "options": SMALL[name]})
-    summary = api.run_methods(config, tmp_path, [api.MethodSpec("g2d", "g2d")], progress=False)
-    test = summary["methods"]["g2d"]["test"]
+def test_g2d_with_three_modalities(name: str, three_modality_run: Path) -> None:
+    run = api.train_student(three_modality_config(name), three_modality_run, progress=False, name=name)
+    test = run.result.test
     assert set(test["modality_accuracy"]) == {"strong", "weak1", "weak2"}
     assert 0.0 <= test["accuracy"] <= 1.0
+    # phases (1, 1): epochs 0 and 1 train one modality per step, epoch 2 all three
+    assert [sum(row["active_share"].values()) for row in run.result.history] == pytest.approx([1.0, 1.0, 3.0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_g2d_on_cuda_for_every_fusion(tmp_path: Path) -> None:
+    config = tiny_config(device="cuda")
+    api.train_teachers(config, tmp_path, progress=False)
+    for name in FUSIONS.names():
+        cfg = tiny_config(device="cuda", model__fusion={"name": name, "options": SMALL.get(name, {})})
+        run = api.train_student(cfg, tmp_path, progress=False, name=name)
+        assert next(run.model.parameters()).is_cuda
+        assert 0.0 <= run.result.test["accuracy"] <= 1.0

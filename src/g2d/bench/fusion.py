@@ -1,0 +1,182 @@
+"""``g2d bench fusion``: G2D's test accuracy per fusion module and data set (paper Table 5).
+
+For every data set (the built-in synthetic one, plus each ``--config``) and every seed, the
+unimodal teachers are trained once and cached; then one G2D student per fusion is trained on them
+(the teachers' linear heads do not depend on the student's fusion). The table holds the test
+accuracy at the epoch selected on validation, mean ± std over seeds (MAE for regression data).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from g2d import api, io
+from g2d.catalog import FUSIONS
+from g2d.commands import parse_overrides
+from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
+from g2d.validation import ConfigError
+
+#: The paper's names and row order; fusions it does not have follow, alphabetically.
+PAPER_ROWS = {"sum": "Sum", "concat": "Concat", "film": "FiLM", "gated": "BiGated",
+              "cross-attention": "Cross-Attention", "late": "Late"}
+
+#: The default data: synthetic, two modalities, small enough for a few minutes on 2 CPU cores.
+SYNTHETIC: dict[str, Any] = {
+    "data": {"name": "synthetic", "batch_size": 64,
+             "options": {"num_train": 2000, "num_val": 500, "num_test": 2000}},
+    "teachers": {"epochs": 20, "optim": {"lr": 0.05, "step_size": None}},
+    "student": {"epochs": 20, "optim": {"lr": 0.05, "step_size": None}},
+    "method": {"name": "g2d"},
+    "analysis": {"track": False},
+}
+
+
+def synthetic_config(overrides: dict[str, Any]) -> ExperimentConfig:
+    raw = copy.deepcopy(SYNTHETIC)
+    for key, value in overrides.items():
+        set_dotted(raw, key, value)
+    return parse_config(raw, "synthetic benchmark config")
+
+
+def variant(config: ExperimentConfig, seed: int, fusion: str | None = None) -> ExperimentConfig:
+    """``config`` with G2D as the method, ``seed``, and (when given) ``fusion`` with default options."""
+    raw = config.model_dump(mode="json")
+    raw["seed"] = seed
+    if raw["method"]["name"] != "g2d":
+        raw["method"] = {"name": "g2d", "options": {}, "modulators": []}
+    if fusion is not None:
+        raw["model"]["fusion"] = {"name": fusion, "options": {}}
+    return parse_config(raw, f"fusion benchmark (fusion {fusion!r}, seed {seed})")
+
+
+def run_dataset(config: ExperimentConfig, fusions: list[str], seeds: list[int], work: Path,
+                progress: bool = False, log=print) -> dict[str, Any]:
+    """Teachers once per seed, then one G2D student per fusion; returns per-fusion test metrics."""
+    checked = {f: variant(config, seeds[0], f) for f in fusions}  # refuse bad combinations up front
+    splits = api.load_data(config)
+    results: dict[str, Any] = {"task": splits.info.task, "modalities": list(splits.info.modalities),
+                               "fusions": {f: [] for f in checked}, "teachers": []}
+    for seed in seeds:
+        run = work / f"seed-{seed}"
+        start = time.perf_counter()
+        teachers = api.train_teachers(variant(config, seed), run, splits, progress=progress)
+        results["teachers"].append({m: t.card["test"] for m, t in teachers.items()})
+        log(f"  seed {seed}: teachers trained in {time.perf_counter() - start:.1f} s")
+        for fusion in fusions:
+            start = time.perf_counter()
+            student = api.train_student(variant(config, seed, fusion), run, splits, progress=progress,
+                                        name=f"g2d-{fusion}")
+            test = student.result.test
+            results["fusions"][fusion].append({"seed": seed, "test": test, "selected_epoch": student.result.best_epoch,
+                                               "wall_s": round(time.perf_counter() - start, 2)})
+            log(f"  seed {seed}: {fusion:<16} test {_metric(splits.info.task)} {test[_metric(splits.info.task)]:.4f} "
+                f"({time.perf_counter() - start:.1f} s)")
+    return results
+
+
+def _metric(task: str) -> str:
+    return "accuracy" if task == "classification" else "mae"
+
+
+def cell(values: list[float], task: str) -> tuple[str, float]:
+    """``"83.4 ± 1.2"`` (accuracy in %, MAE as is) and the mean, for choosing the best."""
+    scale = 100.0 if task == "classification" else 1.0
+    vals = [v * scale for v in values]
+    mean = statistics.mean(vals)
+    spread = f" ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else ""
+    return f"{mean:.2f}{spread}", mean
+
+
+def fusion_table(datasets: dict[str, dict[str, Any]]) -> str:
+    """Markdown: one row per fusion (paper order), one column per data set; best per column bold."""
+    fusions = list(dict.fromkeys(f for d in datasets.values() for f in d["fusions"]))
+    fusions.sort(key=lambda f: (list(PAPER_ROWS).index(f) if f in PAPER_ROWS else len(PAPER_ROWS), f))
+    columns = {}
+    for name, data in datasets.items():
+        metric = _metric(data["task"])
+        cells = {f: cell([r["test"][metric] for r in data["fusions"][f]], data["task"])
+                 for f in fusions if data["fusions"].get(f)}
+        means = [m for _, m in cells.values()]
+        best = (max if metric == "accuracy" else min)(means) if means else None
+        columns[name] = {f: f"**{text}**" if mean == best else text for f, (text, mean) in cells.items()}
+    header = ["Fusion"] + [n if datasets[n]["task"] == "classification" else f"{n} (MAE)" for n in datasets]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for f in fusions:
+        lines.append("| " + " | ".join([PAPER_ROWS.get(f, f)] + [columns[n].get(f, "–") for n in datasets]) + " |")
+    return "\n".join(lines)
+
+
+def teachers_line(name: str, data: dict[str, Any]) -> str:
+    metric = _metric(data["task"])
+    parts = [f"{m} {cell([t[m][metric] for t in data['teachers']], data['task'])[0]}" for m in data["modalities"]]
+    return f"- {name}: unimodal teachers' test {metric}: " + ", ".join(parts)
+
+
+def _column_name(config: ExperimentConfig, path: Path | None, taken: set[str]) -> str:
+    name = config.data.name if config.data.name not in taken else (path.stem if path else config.data.name)
+    return name if name not in taken else f"{name}-{len(taken)}"
+
+
+def cmd_fusion(args: argparse.Namespace) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    fusions = args.fusions.split(",") if args.fusions else FUSIONS.names()
+    unknown = [f for f in fusions if f not in FUSIONS]
+    if unknown:
+        raise ConfigError(f"--fusions: unknown fusions {unknown}; expected some of {FUSIONS.names()}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        raise ConfigError(f"--seeds: expected comma-separated integers, e.g. 0,1, got {args.seeds!r}") from None
+    overrides = parse_overrides(args.overrides, args.device)
+    configs: list[tuple[ExperimentConfig, Path | None]] = []
+    if not args.no_synthetic:
+        configs.append((synthetic_config(overrides), None))
+    configs += [(load_config(path, overrides), path) for path in args.config]
+    if not configs:
+        raise ConfigError("nothing to run: --no-synthetic needs at least one --config")
+    work = args.work or args.out.with_suffix("")
+    datasets: dict[str, dict[str, Any]] = {}
+    start = time.perf_counter()
+    log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    for config, path in configs:
+        name = _column_name(config, path, set(datasets))
+        log(f"{name}: G2D × {len(fusions)} fusions × seeds {seeds}")
+        datasets[name] = run_dataset(config, fusions, seeds, work / name, progress=False, log=log)
+    minutes = (time.perf_counter() - start) / 60
+    table = fusion_table(datasets)
+    notes = [teachers_line(n, d) for n, d in datasets.items()]
+    text = (f"# G2D with various fusion modules (layout of the paper's Table 5)\n\n{table}\n\n"
+            f"Test accuracy (%) at the epoch selected on validation, mean ± std over seeds {seeds}; "
+            f"best per column in bold. Run folders: `{work}`; {minutes:.1f} min in all.\n\n" + "\n".join(notes) + "\n")
+    io.write_text(args.out, text)
+    io.write_json(args.out.with_suffix(".json"), {"seeds": seeds, "datasets": datasets})
+    print(table)
+    print(f"\nwritten {args.out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("fusion", help="G2D accuracy per fusion module (paper Table 5)",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", type=Path, action="append", default=[],
+                   help="also run this experiment config (real data) as a column; repeatable")
+    p.add_argument("--no-synthetic", action="store_true", help="skip the built-in synthetic column")
+    p.add_argument("--fusions", default=None, help="comma-separated fusions (default: every registered one)")
+    p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
+    p.add_argument("--out", type=Path, default=Path("runs/bench-fusion.md"), help="markdown table to write")
+    p.add_argument("--work", type=Path, default=None, help="run folders (default: --out without .md)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value in every column, e.g. --set student.epochs=5")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (1 is much faster on a small, busy machine)")
+    p.add_argument("--quiet", action="store_true", help="no per-run lines on stderr")
+    p.set_defaults(handler=cmd_fusion)

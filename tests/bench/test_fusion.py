@@ -1,0 +1,54 @@
+"""``g2d bench fusion``: the Table-5 layout, and one tiny end-to-end run through the CLI."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from g2d.bench.fusion import fusion_table
+from g2d.cli import main
+
+
+def _runs(values: list[float]) -> list[dict]:
+    return [{"test": {"accuracy": v}} for v in values]
+
+
+def test_table_rows_follow_the_paper_and_bold_the_best_per_column() -> None:
+    datasets = {"synthetic": {"task": "classification", "fusions": {"late": _runs([0.80, 0.82]),
+                                                                    "sum": _runs([0.70, 0.74])}},
+                "mfeat": {"task": "classification", "fusions": {"late": _runs([0.5, 0.5]),
+                                                                "sum": _runs([0.9, 0.9])}}}
+    table = fusion_table(datasets).splitlines()
+    assert table[0] == "| Fusion | synthetic | mfeat |"
+    assert table[2] == "| Sum | 72.00 ± 2.83 | **90.00 ± 0.00** |"  # std of (70, 74) is 2√2
+    assert table[3] == "| Late | **81.00 ± 1.41** | 50.00 ± 0.00 |"
+
+
+def test_regression_columns_report_mae_and_bold_the_lowest() -> None:
+    datasets = {"soil": {"task": "regression", "fusions": {"concat": [{"test": {"mae": 2.0}}],
+                                                           "film": [{"test": {"mae": 3.0}}]}}}
+    table = fusion_table(datasets).splitlines()
+    assert table[0] == "| Fusion | soil (MAE) |"
+    assert table[2:] == ["| Concat | **2.00** |", "| FiLM | 3.00 |"]
+
+
+def test_cli_runs_g2d_per_fusion_and_writes_the_table(tmp_path: Path) -> None:
+    out = tmp_path / "fusion.md"
+    small = ["data.options.num_train=64", "data.options.num_val=32", "data.options.num_test=32",
+             "data.options.dim=6", "data.options.num_classes=3", "teachers.epochs=1", "student.epochs=2",
+             "device=cpu"]
+    code = main(["bench", "fusion", "--fusions", "late,gated", "--seeds", "0,1", "--out", str(out), "--quiet",
+                 *[arg for s in small for arg in ("--set", s)]])
+    assert code == 0
+    lines = out.read_text().splitlines()
+    assert lines[2] == "| Fusion | synthetic |"
+    assert [line.split("|")[1].strip() for line in lines[4:6]] == ["BiGated", "Late"]
+    assert all("±" in line for line in lines[4:6])
+    raw = json.loads(out.with_suffix(".json").read_text())
+    assert raw["seeds"] == [0, 1]
+    assert [r["seed"] for r in raw["datasets"]["synthetic"]["fusions"]["gated"]] == [0, 1]
+    assert (tmp_path / "fusion" / "synthetic" / "seed-1" / "students" / "g2d-late" / "model.safetensors").exists()
+
+
+def test_cli_refuses_unknown_fusions(capsys) -> None:
+    assert main(["bench", "fusion", "--fusions", "late,bogus"]) == 2
+    assert "--fusions: unknown fusions ['bogus']" in capsys.readouterr().err
