@@ -1,8 +1,9 @@
 """Built-in synthetic multimodal data with a controllable modality imbalance.
 
-The first modality ("strong") is *fast to fit*: its class signal is linear and loud, but on a
-fraction ``strong_noise`` of the samples it points at a random wrong class, and with enough
-dimensions a network can memorise those. The other modalities ("weak…") are *slow but
+The first modality ("strong") is *fast to fit*: its class signal is linear and loud, but it is
+absent (pure noise) on a fraction ``strong_missing`` of the samples — think of an occluded camera
+— and with enough dimensions a network memorises those samples' noise instead of asking the
+other modalities. The other modalities ("weak…") are *slow but
 complementary*: their signal is informative on every sample but carries a random sign, so it is
 invisible to a linear read-out and must be learnt by the encoder's non-linearity. Joint training
 fits the training set through the strong modality before the weak encoders have learnt much — the
@@ -30,10 +31,11 @@ class SyntheticOptions(DatasetOptions):
     num_train: int = Field(2000, ge=10)
     num_val: int = Field(500, ge=2)
     num_test: int = Field(2000, ge=2)
-    dim: int = Field(32, ge=2, description="input width of every modality")
-    strong_snr: float = Field(3.0, gt=0, description="norm of the strong modality's class signal")
-    strong_noise: float = Field(0.4, ge=0, lt=1, description="share of samples whose strong signal is wrong")
-    weak_snr: float = Field(2.5, gt=0, description="norm of the weak modalities' class signal")
+    dim: int = Field(32, ge=2, description="input width of the weak modalities")
+    strong_dim: int = Field(128, ge=2, description="input width of the strong modality (wider = easier to memorise)")
+    strong_snr: float = Field(4.0, gt=0, description="norm of the strong modality's class signal")
+    strong_missing: float = Field(0.3, ge=0, lt=1, description="share of samples whose strong signal is absent")
+    weak_snr: float = Field(3.0, gt=0, description="norm of the weak modalities' class signal")
     weak_noise: float = Field(0.1, ge=0, lt=1, description="share of samples whose weak signal is wrong")
     seed: int = Field(0, description="seed of the generator (not of training)")
 
@@ -73,10 +75,10 @@ def _classification(opts: SyntheticOptions, n: int, gen: torch.Generator,
     y = torch.randint(0, opts.num_classes, (n,), generator=gen)
     inputs = {}
     for k, (name, proto) in enumerate(zip(names, prototypes)):
-        noise = torch.randn(n, opts.dim, generator=gen)
+        noise = torch.randn(n, proto.shape[1], generator=gen)
         if k == 0:
-            shown = _corrupt(y, opts.strong_noise, opts.num_classes, gen)
-            inputs[name] = opts.strong_snr * proto[shown] + noise
+            present = (torch.rand(n, 1, generator=gen) >= opts.strong_missing).float()
+            inputs[name] = opts.strong_snr * present * proto[y] + noise
         else:
             shown = _corrupt(y, opts.weak_noise, opts.num_classes, gen)
             sign = torch.randint(0, 2, (n, 1), generator=gen).float() * 2 - 1
@@ -90,11 +92,10 @@ def _regression(opts: SyntheticOptions, n: int, gen: torch.Generator,
     y = torch.rand(n, generator=gen)
     inputs = {}
     for k, (name, basis) in enumerate(zip(names, directions)):
-        noise = torch.randn(n, opts.dim, generator=gen)
+        noise = torch.randn(n, basis.shape[1], generator=gen)
         if k == 0:
-            flip = torch.rand(n, generator=gen) < opts.strong_noise
-            shown = torch.where(flip, torch.rand(n, generator=gen), y)
-            inputs[name] = opts.strong_snr * (2 * shown[:, None] - 1) * basis[0] + noise
+            present = (torch.rand(n, 1, generator=gen) >= opts.strong_missing).float()
+            inputs[name] = opts.strong_snr * present * (2 * y[:, None] - 1) * basis[0] + noise
         else:
             angle = math.pi * y[:, None]
             sign = torch.randint(0, 2, (n, 1), generator=gen).float() * 2 - 1
@@ -110,12 +111,13 @@ def synthetic(opts: SyntheticOptions) -> DataSplits:
     names = opts.modality_names()
     classification = opts.task_type == "classification"
     rows = opts.num_classes if classification else 2
-    bases = [_unit_rows(rows, opts.dim, gen) for _ in names]
+    dims = [opts.strong_dim] + [opts.dim] * (len(names) - 1)
+    bases = [_unit_rows(rows, d, gen) for d in dims]
     make = _classification if classification else _regression
     info = DatasetInfo(
         modalities=tuple(names), task=opts.task_type,
         num_classes=opts.num_classes if classification else 1,
-        input_shapes={m: (opts.dim,) for m in names},
+        input_shapes={m: (d,) for m, d in zip(names, dims)},
         class_names=tuple(str(c) for c in range(opts.num_classes)) if classification else None,
         target_range=None if classification else (0.0, 1.0))
     splits = {}

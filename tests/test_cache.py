@@ -1,0 +1,78 @@
+"""Teacher-output cache: stored once, read by index, refuses to be used against anything else."""
+import numpy as np
+import pytest
+import torch
+
+from g2d import api
+from g2d.cache import build_cache, open_cache
+from g2d.data.base import Batch, TensorDataset
+from g2d.validation import CacheMismatchError
+
+from conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    config = tiny_config()
+    splits = api.load_data(config)
+    teachers = api.train_teachers(config, run, splits, progress=False)
+    return run, config, splits, teachers
+
+
+def test_cache_holds_teacher_outputs_by_sample_index(trained, tmp_path):
+    run, config, splits, teachers = trained
+    path = build_cache(teachers, splits.train, tmp_path / "cache", torch.device("cpu"), batch_size=50)
+    cache = open_cache(path, teachers, splits.train, torch.device("cpu"))
+    idx = [5, 0, 17]
+    batch = splits.train.get_batch(idx)
+    got = cache.lookup(batch)
+    for m, teacher in teachers.items():
+        with torch.no_grad():
+            out = teacher.model({m: batch.inputs[m]})
+        assert torch.allclose(got.logits[m], out.logits, atol=1e-6)
+        assert torch.allclose(got.features[m], out.features[m], atol=1e-6)
+    assert isinstance(cache.logits["strong"], np.memmap)  # read lazily, not loaded whole
+
+
+def test_cache_refuses_changed_teacher_weights(trained, tmp_path):
+    run, config, splits, teachers = trained
+    path = build_cache(teachers, splits.train, tmp_path / "cache", torch.device("cpu"))
+    changed = dict(teachers)
+    weak = teachers["weak"]
+    changed["weak"] = type(weak)(weak.modality, weak.model, {**weak.card, "weights_sha256": "0" * 64})
+    with pytest.raises(CacheMismatchError, match=r"teacher 'weak': weights changed"):
+        open_cache(path, changed, splits.train, torch.device("cpu"))
+
+
+def test_cache_refuses_other_data_and_other_transform(trained, tmp_path):
+    run, config, splits, teachers = trained
+    path = build_cache(teachers, splits.train, tmp_path / "cache", torch.device("cpu"))
+    train = splits.train
+    other = TensorDataset({m: x.clone() for m, x in train.inputs.items()}, train.target.clone(), train.info,
+                          transform_description=train.transform_description)
+    other.inputs["weak"][3, 0] += 1.0
+    with pytest.raises(CacheMismatchError, match="training data changed"):
+        open_cache(path, teachers, other, torch.device("cpu"))
+    resized = TensorDataset(train.inputs, train.target, train.info, transform_description="resize 64")
+    with pytest.raises(CacheMismatchError, match="input transform changed"):
+        open_cache(path, teachers, resized, torch.device("cpu"))
+
+
+def test_missing_cache_is_a_clear_error(trained, tmp_path):
+    run, config, splits, teachers = trained
+    from g2d.validation import G2DError
+    with pytest.raises(G2DError, match="no teacher-output cache.*run `g2d cache` first"):
+        open_cache(tmp_path / "none", teachers, splits.train, torch.device("cpu"))
+
+
+def test_random_train_transform_runs_teachers_online(trained, tmp_path):
+    run, config, splits, teachers = trained
+    splits.train.random_transform = True
+    try:
+        notes = []
+        source = api.teacher_source(config, splits, teachers, tmp_path / "cache", torch.device("cpu"), notes)
+        assert type(source).__name__ == "OnlineTeachers" and "online" in notes[0]
+        assert not (tmp_path / "cache").exists()
+    finally:
+        splits.train.random_transform = False

@@ -1,0 +1,69 @@
+import pytest
+import yaml
+
+from g2d.config import load_config, parse_config
+from g2d.validation import ConfigError
+
+
+def raw(**method):
+    return {"data": {"name": "synthetic"}, "student": {"epochs": 10}, "method": method}
+
+
+def test_unknown_method_names_the_field_and_the_choices():
+    with pytest.raises(ConfigError, match=r"method\.name: unknown method 'g3d'.*'g2d'"):
+        parse_config(raw(name="g3d"))
+
+
+def test_phase_list_of_wrong_length_names_the_field():
+    with pytest.raises(ConfigError, match=r"method\.options: phases: expected 1 value.*M=2.*got 2"):
+        parse_config(raw(name="g2d", options={"phases": [3, 3]}))
+
+
+def test_phases_longer_than_training_are_refused():
+    with pytest.raises(ConfigError, match=r"exceeds student\.epochs = 10"):
+        parse_config(raw(name="g2d", options={"phases": [11]}))
+
+
+def test_negative_alpha_names_the_field():
+    with pytest.raises(ConfigError, match=r"method\.options\.alpha: Input should be greater than or equal to 0"):
+        parse_config(raw(name="g2d", options={"alpha": -1}))
+
+
+def test_unknown_option_and_unknown_section_are_errors():
+    with pytest.raises(ConfigError, match=r"method\.options\.gamma: Extra inputs are not permitted"):
+        parse_config(raw(name="g2d", options={"gamma": 1}))
+    with pytest.raises(ConfigError, match=r"studnet: Extra inputs are not permitted"):
+        parse_config({"studnet": {}})
+
+
+def test_unknown_encoder_modality_and_fusion_are_named():
+    with pytest.raises(ConfigError, match=r"model\.encoders: unknown modalities \['audio'\]"):
+        parse_config({"model": {"encoders": {"audio": {"name": "mlp"}}}})
+    with pytest.raises(ConfigError, match=r"model\.fusion\.name: unknown fusion 'concatt'"):
+        parse_config({"model": {"fusion": {"name": "concatt"}}})
+
+
+def test_defaults_are_resolved_and_yaml_round_trips(tmp_path):
+    config = parse_config({"method": {"name": "g2d"}})
+    assert config.model.encoders["strong"].name == "mlp"
+    assert config.method.options["alpha"] == 1.0
+    path = tmp_path / "c.yaml"
+    path.write_text(config.to_yaml())
+    again = load_config(path)
+    assert again == config
+    assert yaml.safe_load(path.read_text())["method"]["options"]["temperature"] == 1.0
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_config(bad)
+
+
+def test_three_modalities_need_two_phases():
+    config = parse_config({"data": {"options": {"num_modalities": 3}}, "student": {"epochs": 6},
+                           "method": {"name": "g2d", "options": {"phases": [2, 2]}}})
+    assert config.modalities == ("strong", "weak1", "weak2")
