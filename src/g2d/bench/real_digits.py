@@ -129,6 +129,55 @@ def cmd_make_av_digits(args: argparse.Namespace) -> int:
     return 0
 
 
+def time_epochs(args: argparse.Namespace, root: Path, cached: bool) -> dict[str, float]:
+    """Load time, data-only epoch times and joint-training epoch times for one cache setting."""
+    import shutil
+
+    from g2d import api
+    from g2d.data import build_splits
+    from g2d.trainer import make_loader
+
+    cache = Path(args.out) / "preprocessed"
+    shutil.rmtree(cache, ignore_errors=True)
+    options = {"root": str(root), "classes": [str(d) for d in range(10)], "preprocessed_cache": cached,
+               "cache_dir": str(cache)}
+    start = time.perf_counter()
+    splits = build_splits("cremad", options)
+    result = {"load_s": time.perf_counter() - start}
+    for epoch in range(2):
+        start = time.perf_counter()
+        for _ in make_loader(splits.train, 32, shuffle=True, seed=epoch, num_workers=args.workers):
+            pass
+        result[f"data_epoch{epoch + 1}_s"] = time.perf_counter() - start
+    enc = {"name": "resnet18", "options": {"width": 0.0625}}
+    config = parse_config({"data": {"name": "cremad", "options": options, "num_workers": args.workers},
+                           "model": {"encoders": {"audio": enc, "video": enc}}, "method": {"name": "joint"},
+                           "student": train_block(2, 1e-3), "device": "cpu", "analysis": {"track": False}})
+    run = api.train_student(config, Path(args.out) / f"run-cache-{cached}", splits, progress=False)
+    for row in run.result.history:
+        result[f"train_epoch{row['epoch'] + 1}_s"] = row["train_time_s"]
+    return {k: round(v, 2) for k, v in result.items()}
+
+
+def cmd_data_cache_speed(args: argparse.Namespace) -> int:
+    from g2d.data.av_digits import make_cremad_digits
+
+    torch.set_num_threads(args.threads)
+    paths = shared_paths(Path(args.shared))
+    root = Path(args.out) / "cremad-digits"
+    if not (root / "test.csv").exists():
+        make_cremad_digits(paths["fsdd"], paths["mnist"], root, takes_train=range(5, 15))
+    rows = {cached: time_epochs(args, root, cached) for cached in (False, True)}
+    header = ["preprocessed cache"] + list(rows[True])
+    lines = [[("on" if c else "off")] + [f"{v:.2f}" for v in r.values()] for c, r in rows.items()]
+    ratio = {k: rows[False][k] / rows[True][k] for k in rows[True] if "epoch2" in k}
+    text = (markdown_table(header, lines) + "\n\nepoch-2 time, off / on: "
+            + ", ".join(f"{k.split('_')[0]} {v:.1f}x" for k, v in ratio.items()) + "\n")
+    io.write_text(Path(args.out) / "data_cache_speed.md", text)
+    print(text)
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("real-digits", help="G2D vs baselines on AV-digits (FSDD+MNIST) and UCI mfeat")
     p.add_argument("--out", default="runs/bench/real-digits")
@@ -150,3 +199,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.set_defaults(handler=cmd_make_av_digits)
+
+    p = sub.add_parser("data-cache-speed", help="epoch time with vs without the preprocessed-input cache "
+                                                "(CREMA-D-format folder built from FSDD + MNIST)")
+    p.add_argument("--out", default="runs/bench/data-cache-speed")
+    p.add_argument("--shared", default="../shared/data")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--threads", type=int, default=1)
+    p.set_defaults(handler=cmd_data_cache_speed)

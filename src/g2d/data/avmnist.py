@@ -17,8 +17,8 @@ from pydantic import Field
 from g2d.data.base import DatasetInfo, DataSplits, TensorDataset
 from g2d.data.common import encoder_or_mlp, finish_splits
 from g2d.data.registry import DATASETS, DatasetOptions
-from g2d.data.validate import (BadSamples, bad_finite_rows, check_numeric, check_same_counts, require_dir,
-                               require_file)
+from g2d.data.validate import (BadSamples, bad_finite_rows, check_not_empty, check_numeric, check_same_counts,
+                               require_dir, require_file)
 from g2d.validation import DataError
 
 MODALITIES = ("image", "audio")
@@ -74,10 +74,11 @@ def read_split(root: Path, split: str, opts: AVMNISTOptions, bad: BadSamples) ->
         raise DataError(f"{rel}: expected a 1-D array of labels, got shape {labels.shape}")
     check_same_counts({**{f"{m}/{split}_data.npy": len(a) for m, a in arrays.items()}, rel: len(labels)},
                       f"{split} split of {root}")
+    check_not_empty(len(labels), f"{split} split of {root}")
     keep = np.ones(len(labels), dtype=bool)
     for i in np.flatnonzero(~np.isfinite(labels.astype(np.float64)) | (labels < 0) | (labels >= opts.num_classes)
                             | (labels != np.round(labels))):
-        bad.report(f"{rel} sample {i}", f"label {labels[i]!r} is outside the classes 0..{opts.num_classes - 1}")
+        bad.report(f"{rel} sample {i}", f"label {labels[i].item()!r} is outside the classes 0..{opts.num_classes - 1}")
         keep[i] = False
     for m, a in arrays.items():
         for i in bad_finite_rows(a):

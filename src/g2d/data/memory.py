@@ -54,7 +54,7 @@ def from_arrays(inputs: Mapping[str, Any], labels: Any, *, task: Literal["classi
         num_classes = len(class_names) if class_names else int(y.max()) + 1
         outside = np.flatnonzero((y < 0) | (y >= num_classes))
         if len(outside):
-            raise DataError(f"{source}: label {y[outside[0]]!r} at sample {int(outside[0])} is outside the "
+            raise DataError(f"{source}: label {y[outside[0]].item()!r} at sample {int(outside[0])} is outside the "
                             f"classes 0..{num_classes - 1}")
     parts, provenance = assign_splits(y, split, classification, val_fraction, test_fraction, split_seed, source)
     target_range = None

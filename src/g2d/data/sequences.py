@@ -165,10 +165,10 @@ def check_split(split: Split, name: str, opts: SequenceOptions, num_classes: int
             if problem:
                 break
         if problem is None and not np.isfinite(np.asarray(labels[i], np.float64)):
-            problem = f"label {labels[i]!r} is not a finite number"
+            problem = f"label {np.asarray(labels[i]).item()!r} is not a finite number"
         if problem is None and num_classes is not None \
                 and not (0 <= labels[i] < num_classes and float(labels[i]).is_integer()):
-            problem = f"label {labels[i]!r} is outside the classes 0..{num_classes - 1}"
+            problem = f"label {np.asarray(labels[i]).item()!r} is outside the classes 0..{num_classes - 1}"
         if problem:
             bad.report(f"{name} sample {i} (id {ids[i]})", problem)
         else:

@@ -50,9 +50,8 @@ def check_finite_rows(array: np.ndarray, where: str) -> None:
     """No NaN/Inf anywhere; the message names the first bad sample (row) index."""
     if not np.issubdtype(array.dtype, np.floating):
         return
-    bad = ~np.isfinite(array.reshape(array.shape[0], -1)).all(axis=1) if array.ndim > 1 else ~np.isfinite(array)
-    if bad.any():
-        rows = np.flatnonzero(bad)
+    rows = bad_finite_rows(array)
+    if len(rows):
         raise DataError(f"{where}: found NaN or Inf in {len(rows)} sample(s), first at sample {int(rows[0])} "
                         f"(samples {rows[:5].tolist()}); inputs must be finite")
 
@@ -61,7 +60,7 @@ def bad_finite_rows(array: np.ndarray) -> np.ndarray:
     """Indices of samples (rows) holding NaN or Inf."""
     if not np.issubdtype(array.dtype, np.floating):
         return np.zeros(0, dtype=np.int64)
-    flat = array.reshape(array.shape[0], -1) if array.ndim > 1 else array[:, None]
+    flat = array.reshape(array.shape[0], int(np.prod(array.shape[1:]))) if array.ndim > 1 else array[:, None]
     return np.flatnonzero(~np.isfinite(flat).all(axis=1))
 
 
@@ -113,5 +112,5 @@ def check_label_range(labels: np.ndarray, num_classes: int, where: str) -> None:
             raise DataError(f"{where}: expected integer class labels, got dtype {labels.dtype}")
     out = np.flatnonzero((labels < 0) | (labels >= num_classes))
     if len(out):
-        raise DataError(f"{where}: label {labels[out[0]]!r} at sample {int(out[0])} is outside the classes "
+        raise DataError(f"{where}: label {labels[out[0]].item()!r} at sample {int(out[0])} is outside the classes "
                         f"0..{num_classes - 1} ({len(out)} such samples)")
