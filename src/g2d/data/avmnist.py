@@ -3,7 +3,8 @@
 
 Per-sample shapes become (1, 28, 28) and (1, 112, 112). Inputs are standardised with the train
 split's mean and std per modality (recorded in the transform). The format has no validation split:
-one is carved from train (seeded, stratified). The AV-digits benchmark writes this format.
+one is carved from train (seeded, stratified) before the statistics are taken. The AV-digits
+benchmark writes this format.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits, TensorDataset
-from g2d.data.common import encoder_or_mlp, finish_splits
+from g2d.data.common import carve_indices, encoder_or_mlp, finish_splits
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import (BadSamples, bad_finite_rows, check_not_empty, check_numeric, check_same_counts,
                                require_dir, require_file)
@@ -97,6 +98,9 @@ def avmnist(opts: AVMNISTOptions) -> DataSplits:
     bad = BadSamples(opts.skip_bad)
     train_x, train_y = read_split(root, "train", opts, bad)
     test_x, test_y = read_split(root, "test", opts, bad)
+    keep, held = carve_indices(train_y, opts.val_fraction, opts.split_seed, True, f"train split of {root}")
+    val_x, val_y = {m: a[held] for m, a in train_x.items()}, train_y[held]
+    train_x, train_y = {m: a[keep] for m, a in train_x.items()}, train_y[keep]
     stats, notes = {}, []
     for m in MODALITIES:
         mean, std = (float(train_x[m].mean()), float(train_x[m].std()) or 1.0) if opts.standardize else (0.0, 1.0)
@@ -111,5 +115,8 @@ def avmnist(opts: AVMNISTOptions) -> DataSplits:
         inputs = {m: torch.from_numpy((x[m] - stats[m][0]) / stats[m][1]).float() for m in MODALITIES}
         return TensorDataset(inputs, torch.from_numpy(y), info, transform_description=description)
 
-    provenance = {"source": str(root), "format": "avmnist"}
-    return finish_splits(tensors(train_x, train_y), None, tensors(test_x, test_y), opts, provenance, bad)
+    provenance = {"source": str(root), "format": "avmnist",
+                  "validation": {"carved from": "train", "fraction": opts.val_fraction, "split_seed": opts.split_seed,
+                                 "stratified": True, "indices_in_train_file": held}}
+    return finish_splits(tensors(train_x, train_y), tensors(val_x, val_y), tensors(test_x, test_y), opts,
+                         provenance, bad)

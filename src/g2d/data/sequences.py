@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 
 from g2d.data.base import Batch, DatasetInfo, DataSplits, MultimodalDataset, hash_arrays
-from g2d.data.common import encoder_or_mlp, finish_splits, scale_targets
+from g2d.data.common import carve_indices, encoder_or_mlp, finish_splits, scale_targets
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import BadSamples, check_numeric, check_same_counts, check_unique, require_file
 from g2d.validation import DataError
@@ -212,6 +212,9 @@ def sequences(opts: SequenceOptions) -> DataSplits:
     if opts.task_type == "classification":
         num_classes = opts.num_classes or infer_num_classes(raw["train"]["labels"])
     checked = {s: check_split(v, f"{s} split", opts, num_classes, bad) for s, v in raw.items()}
+    provenance: dict[str, Any] = {"source": str(root), "format": opts.format}
+    if "val" not in checked:  # carve before any statistics are taken, so they are train-only
+        checked["train"], checked["val"], provenance["validation"] = carve_split(checked["train"], opts)
     train = checked["train"]
     widths = {m: train[m][0].shape[1] for m in opts.modalities}
     for s, v in checked.items():
@@ -243,5 +246,16 @@ def sequences(opts: SequenceOptions) -> DataSplits:
         padded = {m: pad(v[m], lengths[m], *stats[m]) for m in opts.modalities}
         datasets[s] = SequenceDataset({m: p[0] for m, p in padded.items()}, {m: p[1] for m, p in padded.items()},
                                       targets[s], info, description)
-    provenance = {"source": str(root), "format": opts.format}
-    return finish_splits(datasets["train"], datasets.get("val"), datasets["test"], opts, provenance, bad)
+    return finish_splits(datasets["train"], datasets["val"], datasets["test"], opts, provenance, bad)
+
+
+def carve_split(train: Split, opts: SequenceOptions) -> tuple[Split, Split, dict[str, Any]]:
+    """Seeded (stratified for classification) validation split of the checked train samples."""
+    stratify = opts.task_type == "classification"
+    keep, held = carve_indices(np.asarray(train["labels"], np.float64), opts.val_fraction, opts.split_seed,
+                               stratify, "train split")
+    pick = lambda idx: {**{m: [train[m][i] for i in idx] for m in opts.modalities},  # noqa: E731
+                        "labels": train["labels"][idx], "ids": [train["ids"][i] for i in idx]}
+    record = {"carved from": "train", "fraction": opts.val_fraction, "split_seed": opts.split_seed,
+              "stratified": stratify, "ids": [train["ids"][i] for i in held]}
+    return pick(keep), pick(held), record
