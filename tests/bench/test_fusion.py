@@ -52,3 +52,32 @@ def test_cli_runs_g2d_per_fusion_and_writes_the_table(tmp_path: Path) -> None:
 def test_cli_refuses_unknown_fusions(capsys) -> None:
     assert main(["bench", "fusion", "--fusions", "late,bogus"]) == 2
     assert "--fusions: unknown fusions ['bogus']" in capsys.readouterr().err
+
+
+def test_cli_adds_a_column_per_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "three-views.yaml"
+    config.write_text(
+        "data: {name: synthetic, batch_size: 32, options: {num_modalities: 3, num_train: 64, num_val: 32,\n"
+        "       num_test: 32, dim: 6, num_classes: 3}}\n"
+        "teachers: {epochs: 1}\nstudent: {epochs: 2}\nmethod: {name: joint}\ndevice: cpu\n")
+    out = tmp_path / "table.md"
+    assert main(["bench", "fusion", "--no-synthetic", "--config", str(config), "--fusions", "cross-attention",
+                 "--seeds", "3", "--out", str(out), "--quiet"]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[2] == "| Fusion | three-views |"
+    assert lines[4].startswith("| Cross-Attention | **") and "±" not in lines[4]  # one seed: no spread
+    raw = json.loads(out.with_suffix(".json").read_text())["datasets"]["three-views"]
+    assert raw["modalities"] == ["strong", "weak1", "weak2"]
+    summary = json.loads((tmp_path / "table" / "three-views" / "seed-3" / "students" / "g2d-cross-attention"
+                          / "result.json").read_text())
+    assert summary["method"] == "g2d"  # the config's joint was replaced by G2D
+
+
+def test_rerun_into_the_same_folder_rebuilds_the_teacher_cache(tmp_path: Path) -> None:
+    from g2d.bench.fusion import run_dataset
+    from tests.conftest import tiny_config
+
+    for teacher_epochs in (1, 2):  # new teachers: the first run's cache no longer matches them
+        config = tiny_config(teachers__epochs=teacher_epochs, student__epochs=1, method__options={"phases": [0]})
+        result = run_dataset(config, ["late"], [0], tmp_path, log=lambda msg: None)
+        assert len(result["fusions"]["late"]) == 1

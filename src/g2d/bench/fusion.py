@@ -31,8 +31,8 @@ PAPER_ROWS = {"sum": "Sum", "concat": "Concat", "film": "FiLM", "gated": "BiGate
 SYNTHETIC: dict[str, Any] = {
     "data": {"name": "synthetic", "batch_size": 64,
              "options": {"num_train": 2000, "num_val": 500, "num_test": 2000}},
-    "teachers": {"epochs": 20, "optim": {"lr": 0.05, "step_size": None}},
-    "student": {"epochs": 20, "optim": {"lr": 0.05, "step_size": None}},
+    "teachers": {"epochs": 20, "optim": {"lr": 0.01, "step_size": None}},
+    "student": {"epochs": 20, "optim": {"lr": 0.01, "step_size": None}},
     "method": {"name": "g2d"},
     "analysis": {"track": False},
 }
@@ -46,13 +46,14 @@ def synthetic_config(overrides: dict[str, Any]) -> ExperimentConfig:
 
 
 def variant(config: ExperimentConfig, seed: int, fusion: str | None = None) -> ExperimentConfig:
-    """``config`` with G2D as the method, ``seed``, and (when given) ``fusion`` with default options."""
+    """``config`` with G2D as the method, ``seed``, and (when given) ``fusion`` (default options unless
+    it is the config's own fusion)."""
     raw = config.model_dump(mode="json")
     raw["seed"] = seed
     if raw["method"]["name"] != "g2d":
         raw["method"] = {"name": "g2d", "options": {}, "modulators": []}
-    if fusion is not None:
-        raw["model"]["fusion"] = {"name": fusion, "options": {}}
+    if fusion is not None and raw["model"]["fusion"]["name"] != fusion:
+        raw["model"]["fusion"] = {"name": fusion, "options": {}}  # the config's own fusion keeps its options
     return parse_config(raw, f"fusion benchmark (fusion {fusion!r}, seed {seed})")
 
 
@@ -66,7 +67,10 @@ def run_dataset(config: ExperimentConfig, fusions: list[str], seeds: list[int], 
     for seed in seeds:
         run = work / f"seed-{seed}"
         start = time.perf_counter()
-        teachers = api.train_teachers(variant(config, seed), run, splits, progress=progress)
+        base = variant(config, seed)
+        teachers = api.train_teachers(base, run, splits, progress=progress)
+        if not splits.train.random_transform:  # (re)build: a cache left in RUN by an earlier run is stale
+            api.cache_teacher_outputs(base, run, splits, teachers)
         results["teachers"].append({m: t.card["test"] for m, t in teachers.items()})
         log(f"  seed {seed}: teachers trained in {time.perf_counter() - start:.1f} s")
         for fusion in fusions:
@@ -120,7 +124,8 @@ def teachers_line(name: str, data: dict[str, Any]) -> str:
 
 
 def _column_name(config: ExperimentConfig, path: Path | None, taken: set[str]) -> str:
-    name = config.data.name if config.data.name not in taken else (path.stem if path else config.data.name)
+    """The config file's stem (e.g. ``mfeat-3``), or the data set's name for the built-in column."""
+    name = path.stem if path is not None else config.data.name
     return name if name not in taken else f"{name}-{len(taken)}"
 
 
@@ -167,7 +172,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fusion", help="G2D accuracy per fusion module (paper Table 5)",
                        description=__doc__.split("\n\n")[0])
     p.add_argument("--config", type=Path, action="append", default=[],
-                   help="also run this experiment config (real data) as a column; repeatable")
+                   help="also run this experiment config (e.g. real data) as a column named after the "
+                        "file; its method becomes g2d and its fusion each one in turn; repeatable")
     p.add_argument("--no-synthetic", action="store_true", help="skip the built-in synthetic column")
     p.add_argument("--fusions", default=None, help="comma-separated fusions (default: every registered one)")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
