@@ -66,6 +66,6 @@ def small_audio_image() -> dict:
             "image": {"size": 16, "resize": 20}}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def files() -> dict[str, Callable]:
     return {"wav": write_wav, "jpg": write_jpg, "truncate": truncate, "cremad": make_cremad}

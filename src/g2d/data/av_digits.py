@@ -46,19 +46,29 @@ def load_mnist(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
 
 
-def pca_degrade(train: np.ndarray, images: np.ndarray, energy: float) -> tuple[np.ndarray, int, float]:
-    """Project onto the fewest principal components of ``train`` holding ``energy`` of its variance,
-    and reconstruct. Returns (images, components kept, energy actually kept)."""
+def fit_pca(train: np.ndarray, energy: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """(mean, basis) of the fewest principal components of ``train`` (pixels / 255) holding
+    ``energy`` of its variance, and the share they actually hold."""
     x = train.reshape(len(train), -1).astype(np.float64) / 255.0
     mean = x.mean(0)
     values, vectors = np.linalg.eigh(np.cov(x - mean, rowvar=False))
     values, vectors = values[::-1], vectors[:, ::-1]
     share = np.cumsum(values) / values.sum()
     k = int(np.searchsorted(share, energy) + 1)
-    basis = vectors[:, :k]
+    return mean, vectors[:, :k], float(share[k - 1])
+
+
+def pca_project(images: np.ndarray, mean: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Reconstruct ``images`` (pixels / 255) from their projection on ``basis``."""
     flat = images.reshape(len(images), -1).astype(np.float64) / 255.0 - mean
-    out = (flat @ basis) @ basis.T + mean
-    return out.reshape(images.shape).astype(np.float32), k, float(share[k - 1])
+    return ((flat @ basis) @ basis.T + mean).reshape(images.shape).astype(np.float32)
+
+
+def pca_degrade(train: np.ndarray, images: np.ndarray, energy: float) -> tuple[np.ndarray, int, float]:
+    """Project ``images`` onto the PCA of ``train`` keeping ``energy`` of the variance; returns
+    (images, components kept, energy actually kept)."""
+    mean, basis, kept = fit_pca(train, energy)
+    return pca_project(images, mean, basis), basis.shape[1], kept
 
 
 def noisy_spectrogram(path: Path, snr_db: float | None, rng: np.random.Generator) -> np.ndarray:
@@ -94,17 +104,18 @@ def make_av_digits(fsdd: str | Path, mnist: str | Path, out: str | Path, snr_db:
     recipe: dict[str, Any] = {"snr_db": snr_db, "noise": "white Gaussian" if snr_db is not None else "none",
                               "pca_energy_target": pca_energy, "seed": seed, "audio": AUDIO.describe(),
                               "split": "FSDD take 0-4 test, 5-49 train"}
+    mean, basis, kept = fit_pca(data["x_train"], pca_energy)
     for split, takes, key in (("test", range(0, 5), "test"), ("train", range(5, 50), "train")):
         chosen = [c for c in clips if c[3] in takes]
         idx = pair_images([c[1] for c in chosen], data[f"y_{key}"], rng)
-        images, k, kept = pca_degrade(data["x_train"], data[f"x_{key}"][idx], pca_energy)
+        images = pca_project(data[f"x_{key}"][idx], mean, basis)
         audio = np.stack([noisy_spectrogram(c[0], snr_db, np.random.default_rng([seed, n]))
                           for n, c in enumerate(chosen)])
         labels = np.asarray([c[1] for c in chosen], dtype=np.int64)
         for rel, arr in ((f"image/{split}_data.npy", images), (f"audio/{split}_data.npy", audio[:, 0]),
                          (f"{split}_labels.npy", labels)):
             save_npy(out / rel, arr)
-        recipe.update({"pca_components": k, "pca_energy_kept": round(kept, 4), f"{split}_size": len(chosen),
+        recipe.update({"pca_components": basis.shape[1], "pca_energy_kept": round(kept, 4), f"{split}_size": len(chosen),
                        f"{split}_clips": [c[0].name for c in chosen], f"{split}_mnist_indices": idx})
     io.write_json(out / "av_digits.json", recipe)
     return recipe
