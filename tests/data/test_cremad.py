@@ -66,6 +66,9 @@ def test_changed_file_invalidates_the_cache(cremad_dir, small_audio_image, tmp_p
     after = load(cremad_dir, small_audio_image, tmp_path)
     assert after.train.fingerprint() != before.train.fingerprint()
     assert len(list((tmp_path / "cache").iterdir())) == 4  # a new train entry beside the old
+    frame = sorted(before.test.records[0].sources["video"].iterdir())[0]
+    files["jpg"](frame, value=250, side=30, seed=5)  # same folder, same names: only the content changed
+    assert load(cremad_dir, small_audio_image, tmp_path).test.fingerprint() != before.test.fingerprint()
 
 
 def test_augment_is_random_on_train_only(cremad_dir, small_audio_image, tmp_path):

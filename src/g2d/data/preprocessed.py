@@ -64,10 +64,16 @@ class Pipeline:
 
 
 def source_key(source: Any) -> str:
+    """Identity of one source: inline numbers by content; a file by path, size and mtime; a folder
+    (frames) by the name, size and mtime of every file in it."""
     if isinstance(source, np.ndarray):
         return hashlib.sha256(str(source.shape).encode() + np.ascontiguousarray(source, np.float64).tobytes()).hexdigest()
-    st = Path(source).stat()
-    return f"{Path(source)}|{st.st_size}|{st.st_mtime_ns}"
+    path = Path(source)
+    if path.is_dir():
+        entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file())
+        return f"{path}|" + ";".join(f"{n}:{size}:{mtime}" for n, size, mtime in entries)
+    st = path.stat()
+    return f"{path}|{st.st_size}|{st.st_mtime_ns}"
 
 
 def fingerprint_records(records: Sequence[Record], description: str) -> str:
@@ -174,7 +180,7 @@ class FileDataset(MultimodalDataset):
 
     def __init__(self, records: Sequence[Record], pipeline: Pipeline, info: DatasetInfo, *,
                  augment: bool = False, cache_folder: Path | None = None,
-                 rows: Sequence[int] | None = None) -> None:
+                 rows: Sequence[int] | None = None, source_fingerprint: str | None = None) -> None:
         self.records, self.pipeline, self.info = list(records), pipeline, info
         self.augment = augment
         self.random_transform = augment and bool(pipeline.finishers)
@@ -185,8 +191,8 @@ class FileDataset(MultimodalDataset):
         dtype = torch.long if info.task == "classification" else torch.float32
         self.target = torch.tensor([r.target for r in self.records], dtype=dtype)
         self._arrays: dict[str, np.ndarray] | None = None
-        self._fingerprint = hashlib.sha256((fingerprint_records(self.records, pipeline.description)
-                                            + str(augment)).encode()).hexdigest()[:16]
+        sources = source_fingerprint or fingerprint_records(self.records, pipeline.description)
+        self._fingerprint = hashlib.sha256(f"{sources}|augment={augment}".encode()).hexdigest()[:16]
 
     def __len__(self) -> int:
         return len(self.records)
@@ -239,15 +245,18 @@ def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetI
         good = decode_all(records, pipeline, bad, workers)
         kept = [records[i] for i in good]
         return _nonempty(FileDataset(kept, pipeline, info, augment=augment), name)
-    folder = Path(cache_root) / f"{name.replace('/', '-')}-{fingerprint_records(records, pipeline.description)}"
+    key = fingerprint_records(records, pipeline.description)
+    folder = Path(cache_root) / f"{name.replace('/', '-')}-{key}"
     if not (folder / "manifest.json").exists():
         build_cache_folder(folder, records, pipeline, BadSamples(True), workers)
     manifest = json.loads((folder / "manifest.json").read_text())
     for entry in manifest["skipped"]:  # replay: raises unless skip_bad
         bad.report(entry["where"], entry["problem"])
     good = manifest["good"]
-    return _nonempty(FileDataset([records[i] for i in good], pipeline, info, augment=augment,
-                                 cache_folder=folder, rows=good), name)
+    kept = [records[i] for i in good]
+    same = len(kept) == len(records)
+    return _nonempty(FileDataset(kept, pipeline, info, augment=augment, cache_folder=folder, rows=good,
+                                 source_fingerprint=key if same else None), name)
 
 
 def _nonempty(ds: FileDataset, name: str) -> FileDataset:
