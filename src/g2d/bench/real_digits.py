@@ -93,7 +93,8 @@ def run_real_digits(args: argparse.Namespace) -> str:
     sets: dict[str, ExperimentConfig] = {}
     wanted = set(args.only or ["av-noisy", "av-clean", *MFEAT_SETS])
     if "av-noisy" in wanted:
-        sets[f"av-noisy (SNR {args.snr:g} dB)"] = av_config(ensure_av_digits(paths, data_dir / f"snr{args.snr:g}", args.snr), args)
+        noisy = ensure_av_digits(paths, data_dir / f"snr{args.snr:g}", args.snr)
+        sets[f"av-noisy (SNR {args.snr:g} dB)"] = av_config(noisy, args)
     if "av-clean" in wanted:
         sets["av-clean"] = av_config(ensure_av_digits(paths, data_dir / "clean", None), args)
     for name, views in MFEAT_SETS.items():
