@@ -17,4 +17,4 @@ demo: $(VENV)/.installed
 	$(BIN)/g2d demo $(ARGS)
 
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -n 2 $(ARGS)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 $(ARGS)

@@ -5,8 +5,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from g2d.config import ExperimentConfig, parse_config
+
+# Tests run two pytest workers on two cores; one intra-op thread each avoids oversubscription,
+# which slows small CPU ops 20-100x.
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
