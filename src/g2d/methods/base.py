@@ -18,7 +18,7 @@ from g2d.registry import Registry
 
 if TYPE_CHECKING:
     from g2d.data.base import MultimodalDataset
-    from g2d.model import MultimodalModel
+    from g2d.model import ModelOutput, MultimodalModel
     from g2d.trainer import StepRunner
 
 
@@ -65,6 +65,25 @@ class Method:
         runner.backward(loss, state, self.modulators)
         runner.optimizer_step(state, self.modulators)
         return terms
+
+    def eval_output(self, output: "ModelOutput") -> "ModelOutput":
+        """The method's prediction at evaluation time, from the model's output (model in eval mode).
+
+        Default: the model's own output. A method whose test-time fusion differs from the fusion
+        head (MLA's uncertainty weighting, DI-MML's certainty weighting, ReconBoost's ensemble sum)
+        overrides this and calls :meth:`bind_eval_output` once on its model.
+        """
+        return output
+
+    def bind_eval_output(self, model: "MultimodalModel") -> None:
+        """Route ``model``'s eval-mode forward through :meth:`eval_output` (a forward hook), so every
+        evaluation of this model object — the trainer's, the analyses' — sees the method's
+        prediction without a method-specific branch anywhere. Training-mode forwards are untouched.
+        A model rebuilt from saved weights has no hook: its fused output is the fusion head's."""
+        def hook(module: torch.nn.Module, args: Any, output: "ModelOutput") -> "ModelOutput":
+            return output if module.training else self.eval_output(output)
+
+        self._eval_hook = model.register_forward_hook(hook)
 
     def on_epoch_end(self, epoch: int, val_metrics: dict[str, Any]) -> None:
         for modulator in self.modulators:
