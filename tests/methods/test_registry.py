@@ -22,7 +22,8 @@ def _run_two_steps(built) -> None:
     for step, epoch in enumerate((0, built.epochs - 1)):  # a first-phase step and a last-epoch step
         state, terms = built.step(epoch=epoch, step=step, batch=built.batch(16 * step))
         assert terms, "a training step must return its loss terms"
-        assert all(torch.is_tensor(v) and v.dim() == 0 and math.isfinite(float(v.detach())) for v in terms.values()), terms
+        finite = [torch.is_tensor(v) and v.dim() == 0 and math.isfinite(float(v.detach())) for v in terms.values()]
+        assert all(finite), terms
         assert state.output is not None and state.output.logits.shape == (16, built.splits.info.num_outputs)
         assert all(p.grad is None for p in built.model.parameters()), "the step must leave grads zeroed (None)"
     after = built.snapshot()

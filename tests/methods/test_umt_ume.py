@@ -41,8 +41,9 @@ def unimodal_copy(student: MultimodalModel, modality: str) -> MultimodalModel:
 def test_ume_predicts_the_mean_of_independently_trained_unimodal_models() -> None:
     built = tiny("ume", fusion="late", momentum=0.9, weight_decay=1e-3)
     unimodal = {m: unimodal_copy(built.model, m) for m in built.model.modalities}
-    optimizers = {m: build_optimizer([{"params": list(u.parameters()), "lr": 0.05}],
-                                     OptimConfig(lr=0.05, momentum=0.9, weight_decay=1e-3)) for m, u in unimodal.items()}
+    optim = OptimConfig(lr=0.05, momentum=0.9, weight_decay=1e-3)
+    optimizers = {m: build_optimizer([{"params": list(u.parameters()), "lr": 0.05}], optim)
+                  for m, u in unimodal.items()}
     for step in range(4):
         batch = built.batch(16 * step)
         built.step(step=step, batch=batch)

@@ -74,7 +74,8 @@ def test_agm_scales_each_encoder_by_its_coefficient_and_tracks_running_scores() 
             torch.testing.assert_close(p.grad, grads[f"encoders.{m}.{name}"] * k, rtol=1e-5, atol=0)
     assert all(torch.equal(p.grad, grads[f"fusion.{n}"]) for n, p in built.model.fusion.named_parameters())
     assert modulator.count == 1
-    assert {m: float(v) for m, v in modulator.running.items()} == pytest.approx({m: float(s) for m, s in scores.items()})
+    running = {m: float(v) for m, v in modulator.running.items()}
+    assert running == pytest.approx({m: float(s) for m, s in scores.items()})
     buffer = io.BytesIO()
     torch.save(modulator.state_dict(), buffer)
     buffer.seek(0)

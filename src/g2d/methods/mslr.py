@@ -24,7 +24,8 @@ class MSLROptions(Options):
     rates: dict[str, float] = Field(default_factory=dict, description="absolute learning rate per modality's encoder")
     scales: dict[str, float] = Field(default_factory=dict, description="learning rate per modality's encoder as "
                                      "a multiple of student.optim.lr (ignored where rates names the modality)")
-    fusion_rate: float | None = Field(None, gt=0, description="learning rate of the fusion head; null = student.optim.lr")
+    fusion_rate: float | None = Field(None, gt=0, description="learning rate of the fusion head; "
+                                                               "null = student.optim.lr")
 
     def check_against(self, context: ExperimentContext) -> None:
         for field in ("rates", "scales"):

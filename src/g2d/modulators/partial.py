@@ -22,7 +22,8 @@ from g2d.modulators.smp import SMPOptions
 class PartialOptions(SMPOptions):
     strength: float = Field(0.1, gt=0, description="a in 1 − tanh(a·ratio) (OGM-GE's α)")
     reference: Reference = Field("mean", description="the others' ρ the ratio divides by: mean | max | min")
-    coefficient: Formula = Field("paper", description="paper: 1 − tanh(a·ratio); shifted: 1 − tanh(a·(ratio − 1))")
+    coefficient: Formula = Field("paper", description="paper: 1 − tanh(a·ratio); "
+                                 "shifted: 1 − tanh(a·(ratio − 1))")
     params: ParamSelection = Field("all", description=PARAMS_DESCRIPTION)
     noise: bool = Field(False, description="also add OGM-GE's N(0, std(grad)) noise")
 
