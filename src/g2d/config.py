@@ -98,6 +98,8 @@ class ExperimentConfig(Strict):
     seed: int = 0
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: bool = Field(False, description="channels-last memory layout for the CNN encoders (GPU speed)")
+    compile: bool = Field(False, description="torch.compile each encoder and the fusion head")
 
     @model_validator(mode="after")
     def _resolve_components(self) -> "ExperimentConfig":

@@ -1,23 +1,47 @@
-"""Device, precision and seeding: resolved once, passed explicitly."""
+"""Device, precision, memory layout, compilation and seeding: resolved once, passed explicitly.
+
+Everything that decides *where* and *how fast* a step runs lives here, so the trainer, the teacher
+cache and the benchmarks share one definition:
+
+- :func:`resolve_device` – ``auto | cpu | cuda | cuda:N | mps`` (under ``torchrun`` a bare
+  ``cuda`` means this process's ``cuda:LOCAL_RANK``);
+- :func:`autocast` / :func:`make_grad_scaler` – ``fp32 | bf16 | fp16`` mixed precision (a
+  GradScaler only for fp16, whose small exponent range needs loss scaling);
+- :func:`prepare_model` – channels-last weights for the CNNs and optional ``torch.compile`` of
+  each encoder and the fusion head (in place, so checkpoints keep their parameter names);
+- :func:`move_batch` – a non-blocking host→device copy (pinned host memory) that keeps the
+  batch's sample indices on the host, where the teacher cache reads them without a device sync.
+"""
 from __future__ import annotations
 
+import os
 import random
 from contextlib import nullcontext
-from typing import ContextManager
+from dataclasses import replace
+from typing import TYPE_CHECKING, ContextManager
 
 import numpy as np
 import torch
+from torch import nn
 
 from g2d.validation import ConfigError
 
+if TYPE_CHECKING:
+    from g2d.data.base import Batch
+
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = tuple(_DTYPES)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is absent is an error."""
+    """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is absent is an error.
+
+    Inside a ``torchrun`` job (``LOCAL_RANK`` set) a CUDA device without an index becomes
+    ``cuda:LOCAL_RANK``: one GPU per process.
+    """
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda")
+            return _local_cuda(torch.device("cuda"))
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
@@ -29,12 +53,77 @@ def resolve_device(name: str = "auto") -> torch.device:
         raise ConfigError(f"device: {name!r} requested but CUDA is not available on this machine")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
         raise ConfigError(f"device: {name!r} requested but only {torch.cuda.device_count()} CUDA devices exist")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) is not None
+                                     and torch.backends.mps.is_available()):
+        raise ConfigError(f"device: {name!r} requested but MPS is not available on this machine")
+    return _local_cuda(device)
+
+
+def _local_cuda(device: torch.device) -> torch.device:
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
     return device
 
 
+def check_precision(device: torch.device, precision: str) -> None:
+    """Refuse a precision the device cannot run, naming the field and what would work."""
+    if precision not in _DTYPES:
+        raise ConfigError(f"precision: expected one of {list(PRECISIONS)}, got {precision!r}")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"precision: bf16 requested but {torch.cuda.get_device_name(device)} does not "
+                          "support it; use fp16 (with loss scaling) or fp32")
+
+
 def autocast(device: torch.device, precision: str) -> ContextManager:
+    """``torch.autocast`` in ``precision`` (``fp32``: no autocast at all)."""
     dtype = _DTYPES[precision]
     return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def make_grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | None:
+    """A dynamic loss scaler for fp16 (None otherwise: bf16 has fp32's exponent range)."""
+    return torch.amp.GradScaler(device.type) if precision == "fp16" else None
+
+
+def has_conv(module: nn.Module) -> bool:
+    return any(isinstance(m, (nn.Conv2d, nn.Conv3d)) for m in module.modules())
+
+
+def prepare_model(model: nn.Module, device: torch.device, *, channels_last: bool = False,
+                  compile: bool = False) -> nn.Module:
+    """Move ``model`` to ``device``; channels-last weights when it has 2-D convolutions; compile
+    each encoder and the fusion head in place (``nn.Module.compile``: parameter names and
+    checkpoints are unchanged; a suppressed encoder's no-grad forward is its own graph)."""
+    model.to(device)
+    if channels_last and has_conv(model):
+        model.to(memory_format=torch.channels_last)
+    if compile:
+        parts = list(getattr(model, "encoders", {}).values()) + [getattr(model, "fusion", None)]
+        for part in [p for p in parts if p is not None] or [model]:
+            part.compile()
+    return model
+
+
+def move_batch(batch: "Batch", device: torch.device, channels_last: bool = False) -> "Batch":
+    """The batch on ``device`` (non-blocking from pinned memory); 4-D inputs in channels-last
+    layout when asked; ``index`` stays where it was (the host), so reading the teacher cache by
+    index needs no device→host copy."""
+    blocking = device.type != "cuda"
+    move = lambda t: t.to(device, non_blocking=not blocking)  # noqa: E731
+    inputs = {m: move(x) for m, x in batch.inputs.items()}
+    if channels_last:
+        inputs = {m: x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
+                  for m, x in inputs.items()}
+    return replace(batch, inputs=inputs, target=move(batch.target),
+                   masks={m: move(x) for m, x in batch.masks.items()})
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (timing only; never in the training loop)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def seed_everything(seed: int) -> None:

@@ -3,6 +3,12 @@
 Per epoch: train on the train split (the method's step), evaluate val and test, select on val
 only, log a row to ``metrics.jsonl``, checkpoint atomically. ``fit(resume=True)`` continues from
 the last completed epoch and reproduces an uninterrupted run exactly (per-epoch seeds).
+
+Speed (see :mod:`g2d.runtime`): mixed precision, channels-last, optional ``torch.compile``, one
+DataLoader for the whole run (persistent workers, pinned memory on CUDA), and no device→host
+copy in the step beyond what SMP's ranking needs (one small read per step in a prioritisation
+phase); losses and ρ are summed on the device and read once per epoch. Under ``torchrun`` the
+model is wrapped in DDP and each rank reads its shard of every epoch (see :mod:`g2d.distributed`).
 """
 from __future__ import annotations
 
@@ -16,10 +22,10 @@ from typing import Any, Callable, ContextManager, Protocol
 
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, SequentialSampler
 from tqdm.auto import tqdm
 
-from g2d import io
+from g2d import distributed, io
 from g2d.config import OptimConfig, TrainConfig
 from g2d.data.base import Batch, MultimodalDataset
 from g2d.methods.base import Method
@@ -27,7 +33,7 @@ from g2d.metrics import SplitMetrics, higher_is_better
 from g2d.model import MultimodalModel
 from g2d.modulators.base import Modulator, StepState
 from g2d.objectives import TeacherOutputs
-from g2d.runtime import autocast, epoch_seed
+from g2d.runtime import autocast, check_precision, epoch_seed, make_grad_scaler, move_batch, prepare_model
 from g2d.scoring import modality_confidence
 
 
@@ -44,15 +50,31 @@ class TeacherSource(Protocol):
 
 
 def make_loader(dataset: MultimodalDataset, batch_size: int, *, shuffle: bool, seed: int = 0,
-                num_workers: int = 0, pin_memory: bool = False) -> DataLoader:
+                num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False,
+                rank: int = 0, world_size: int = 1) -> DataLoader:
     """Batches of whole :class:`Batch` objects. A last batch of one sample is dropped when
-    shuffling (BatchNorm cannot train on it); evaluation keeps every sample."""
-    gen = torch.Generator().manual_seed(seed)
-    order = RandomSampler(dataset, generator=gen) if shuffle else SequentialSampler(dataset)
-    drop_last = shuffle and len(dataset) % batch_size == 1 and len(dataset) > 1
+    shuffling (BatchNorm cannot train on it); evaluation keeps every sample.
+
+    Shuffling is a :class:`DistributedSampler` (one rank of one when not distributed: the same
+    permutation as ``randperm(n)`` seeded with ``seed``); with ``world_size`` > 1 this rank gets
+    every ``world_size``-th sample of it, so the ranks' local batches together are the global
+    batch a single process would draw. :func:`set_loader_seed` reseeds it for the next epoch, so
+    one loader (and its persistent workers) serves the whole run."""
+    if shuffle:
+        order = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=0)
+        order.set_epoch(seed)  # permutation seeded with 0 + seed
+        local = order.num_samples
+    else:
+        order, local = SequentialSampler(dataset), len(dataset)
+    drop_last = shuffle and local % batch_size == 1 and local > 1
     return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last), batch_size=None,
                       num_workers=num_workers, pin_memory=pin_memory,
-                      persistent_workers=False)
+                      persistent_workers=persistent_workers and num_workers > 0)
+
+
+def set_loader_seed(loader: DataLoader, seed: int) -> None:
+    """Shuffle the next pass over ``loader`` with ``seed`` (a loader made with ``shuffle=True``)."""
+    loader.sampler.sampler.set_epoch(seed)
 
 
 def build_optimizer(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -67,6 +89,14 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> torch
     return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=cfg.gamma)
 
 
+def may_skip_encoders(method: Method) -> bool:
+    """Whether some step may leave an encoder out of the graph: a modulator that chooses the
+    learning modalities (SMP, …) or a method with its own step. DDP then looks for unused
+    parameters after each forward; plain joint training skips that graph walk."""
+    chooses = any(type(m).select_active is not Modulator.select_active for m in method.modulators)
+    return chooses or type(method).training_step is not Method.training_step
+
+
 class StepRunner:
     """The pieces of a step that a method calls: autocast, backward, optimiser step.
 
@@ -77,7 +107,9 @@ class StepRunner:
     def __init__(self, model: MultimodalModel, optimizer: torch.optim.Optimizer, device: torch.device,
                  precision: str) -> None:
         self.model, self.optimizer, self.device, self.precision = model, optimizer, device, precision
-        self.scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
+        # fp16: a skipped step (inf/nan gradients) moves nothing; a suppressed encoder has no
+        # gradient at all, so neither a skipped nor a taken step can move it.
+        self.scaler = make_grad_scaler(device, precision)
 
     def autocast(self) -> ContextManager:
         return autocast(self.device, self.precision)
@@ -112,13 +144,15 @@ class FitResult:
 @torch.no_grad()
 def evaluate(model: MultimodalModel, dataset: MultimodalDataset, device: torch.device,
              batch_size: int = 256, precision: str = "fp32", num_workers: int = 0,
-             transform: Callable[[Batch], Batch] | None = None) -> dict[str, Any]:
+             transform: Callable[[Batch], Batch] | None = None, channels_last: bool = False) -> dict[str, Any]:
     """Fused and per-modality metrics over a whole split (eval mode, no gradients)."""
+    device = torch.device(device)
     was_training = model.training
     model.eval()
     metrics = SplitMetrics(dataset.info.task, model.modalities, dataset.info.target_range)
-    for batch in make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers):
-        batch = batch.to(device, non_blocking=True)
+    for batch in make_loader(dataset, batch_size, shuffle=False, num_workers=num_workers,
+                             pin_memory=device.type == "cuda"):
+        batch = move_batch(batch, device, channels_last)
         if transform is not None:
             batch = transform(batch)
         with autocast(device, precision):
@@ -138,9 +172,13 @@ class Trainer:
                  precision: str = "fp32", seed: int = 0, num_workers: int = 0,
                  teachers: TeacherSource | None = None, out_dir: str | Path | None = None,
                  progress: bool = True, description: str = "train",
-                 callbacks: list[Callback] | None = None) -> None:
+                 callbacks: list[Callback] | None = None, channels_last: bool = False,
+                 compile: bool = False) -> None:
         self.device = torch.device(device)
-        self.model = model.to(self.device)
+        check_precision(self.device, precision)
+        self.channels_last = channels_last
+        self.model = prepare_model(model, self.device, channels_last=channels_last, compile=compile)
+        self.dist = distributed.current()
         self.method, self.config, self.seed = method, config, seed
         self.train_data, self.val_data, self.test_data = train, val, test
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
@@ -155,7 +193,12 @@ class Trainer:
             raise ValueError("this method needs teacher outputs: pass teachers= (a cache or online teachers)")
         self.optimizer = build_optimizer(method.param_groups(model, config.optim.lr), config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim)
-        self.runner = StepRunner(self.model, self.optimizer, self.device, precision)
+        # Under DDP the step's forward goes through the wrapper (gradients averaged across ranks);
+        # evaluation and checkpoints use the plain model.
+        forward = (distributed.wrap(self.model, self.device, find_unused=may_skip_encoders(method))
+                   if self.dist.enabled else self.model)
+        self.runner = StepRunner(forward, self.optimizer, self.device, precision)
+        self._loader: DataLoader | None = None
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
         self.start_epoch, self.global_step = 0, 0
@@ -167,8 +210,10 @@ class Trainer:
 
     def save_checkpoint(self, epoch: int) -> None:
         """Weights first (new file), then the state that points at them: a crash in between
-        leaves the previous consistent checkpoint."""
+        leaves the previous consistent checkpoint. Rank 0 alone writes."""
         assert self.checkpoint_dir is not None
+        if not self.dist.is_main:
+            return
         weights = self.checkpoint_dir / f"model-e{epoch:04d}.safetensors"
         io.save_weights(weights, self.model, {"epoch": str(epoch)})
         state = {"epoch": epoch, "global_step": self.global_step, "weights": weights.name,
@@ -194,18 +239,19 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         self.history, self.best = list(state["history"]), state["best"]
         self.start_epoch, self.global_step = state["epoch"] + 1, state["global_step"]
-        io.write_text(self.out_dir / "metrics.jsonl", "".join(
-            json.dumps(row) + "\n" for row in self.history))
+        if self.dist.is_main:
+            io.write_text(self.out_dir / "metrics.jsonl", "".join(
+                json.dumps(row) + "\n" for row in self.history))
         return True
 
     # ---- loop --------------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> FitResult:
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            if not (resume and self.load_checkpoint()):
+            if not (resume and self.load_checkpoint()) and self.dist.is_main:
                 (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
         epochs = range(self.start_epoch, self.config.epochs)
-        bar = tqdm(epochs, desc=self.description, disable=not self.progress, leave=False,
+        bar = tqdm(epochs, desc=self.description, disable=not (self.progress and self.dist.is_main), leave=False,
                    file=sys.stderr, dynamic_ncols=True)
         for epoch in bar:
             row = self.run_epoch(epoch)
@@ -213,6 +259,7 @@ class Trainer:
             if self.stop_early():
                 break
         bar.close()
+        distributed.barrier()  # rank 0's files (best weights) exist for every rank from here on
         if self.best is None:
             raise RuntimeError("no epoch was run; is epochs > 0 and the checkpoint not already complete?")
         return FitResult(self.best["epoch"], self.best["val"], self.best["test"], self.history,
@@ -224,26 +271,31 @@ class Trainer:
         train_log = self.train_epoch(epoch)
         train_log["train_time_s"] = round(time.perf_counter() - start, 4)
         self.scheduler.step()
-        val = evaluate(self.model, self.val_data, self.device, self.eval_batch_size, self.precision)
-        test = (evaluate(self.model, self.test_data, self.device, self.eval_batch_size, self.precision)
-                if self.test_data is not None else {})
+        distributed.sync_buffers(self.model)  # every rank evaluates the same model on the full splits
+        val = self.evaluate(self.val_data)
+        test = self.evaluate(self.test_data) if self.test_data is not None else {}
         improved = self.best is None or self.is_better(val[self.select_metric], self.best["val"][self.select_metric])
         row = {"epoch": epoch, **train_log, "val": val, "test": test, "selected": improved,
                "time_s": round(time.perf_counter() - start, 4)}
         if improved:
             self.best = {"epoch": epoch, "val": val, "test": test}
-            if self.checkpoint_dir is not None:
+            if self.checkpoint_dir is not None and self.dist.is_main:
                 io.save_weights(self.checkpoint_dir / "best.safetensors", self.model, {"epoch": str(epoch)})
-        for callback in self.callbacks:
+        for callback in self.callbacks if self.dist.is_main else []:
             extra = callback.on_epoch_end(self, epoch, row)
             if extra:
                 row.setdefault("analysis", {}).update(extra)
         self.history.append(row)
         self.method.on_epoch_end(epoch, val)
         if self.out_dir is not None:
-            io.append_jsonl(self.out_dir / "metrics.jsonl", row)
+            if self.dist.is_main:
+                io.append_jsonl(self.out_dir / "metrics.jsonl", row)
             self.save_checkpoint(epoch)
         return row
+
+    def evaluate(self, dataset: MultimodalDataset) -> dict[str, Any]:
+        return evaluate(self.model, dataset, self.device, self.eval_batch_size, self.precision,
+                        channels_last=self.channels_last)
 
     def is_better(self, new: float, old: float) -> bool:
         if math.isnan(new):
@@ -255,17 +307,24 @@ class Trainer:
         return patience is not None and self.best is not None and \
             self.history[-1]["epoch"] - self.best["epoch"] >= patience
 
+    def train_loader(self, epoch: int) -> DataLoader:
+        """The run's one training loader (workers persist across epochs), reshuffled per epoch."""
+        if self._loader is None:
+            self._loader = make_loader(self.train_data, self.batch_size, shuffle=True,
+                                       num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
+                                       persistent_workers=True, rank=self.dist.rank,
+                                       world_size=self.dist.world_size)
+        set_loader_seed(self._loader, epoch_seed(self.seed, epoch))
+        return self._loader
+
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         self.model.train()
-        loader = make_loader(self.train_data, self.batch_size, shuffle=True,
-                             seed=epoch_seed(self.seed, epoch), num_workers=self.num_workers,
-                             pin_memory=self.device.type == "cuda")
         sums: dict[str, Tensor] = {}
         conf_sums: dict[str, Tensor] = {}
         active_counts = {m: 0 for m in self.model.modalities}
         samples = steps = 0
-        for batch in loader:
-            batch = batch.to(self.device, non_blocking=True)
+        for batch in self.train_loader(epoch):
+            batch = move_batch(batch, self.device, self.channels_last)
             state = self.step_state(epoch, batch)
             terms = self.method.training_step(self.runner, state)
             n = len(batch)
@@ -277,15 +336,25 @@ class Trainer:
                 active_counts[m] += 1
             samples, steps = samples + n, steps + 1
             self.global_step += 1
-        train = {name: float(total) / samples for name, total in sums.items()}
+        # one device->host read per epoch (and one all-reduce when distributed)
+        totals = {f"t.{k}": v for k, v in sums.items()} | {f"c.{k}": v for k, v in conf_sums.items()}
+        totals, samples = distributed.all_reduce_sums(totals, samples, self._reduce_device())
+        train = {k[2:]: v / samples for k, v in totals.items() if k.startswith("t.")}
         train["loss"] = sum(train.values())
         return {"lr": self.optimizer.param_groups[0]["lr"], "train": train, "steps": steps,
-                "confidence": {m: float(v) / samples for m, v in conf_sums.items()},
+                "confidence": {k[2:]: v / samples for k, v in totals.items() if k.startswith("c.")},
                 "active_share": {m: c / max(steps, 1) for m, c in active_counts.items()}}
+
+    def _reduce_device(self) -> torch.device:
+        import torch.distributed as dist
+
+        nccl = self.dist.enabled and dist.get_backend() == "nccl"
+        return self.device if nccl else torch.device("cpu")
 
     def step_state(self, epoch: int, batch: Batch) -> StepState:
         state = StepState(epoch, self.global_step, self.model.modalities, self.task, batch)
         if self.method.needs_teachers:
-            state.teacher = self.teachers.lookup(batch)
-            state.confidence = modality_confidence(state.teacher.logits, batch.target, self.task)
+            state.teacher = self.teachers.lookup(batch)  # batch.index is on the host: no sync
+            confidence = modality_confidence(state.teacher.logits, batch.target, self.task)
+            state.confidence = distributed.global_confidence(confidence, len(batch))
         return state

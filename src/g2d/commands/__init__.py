@@ -20,6 +20,23 @@ def add_common(parser: argparse.ArgumentParser, config: bool = True) -> None:
                         help="override a config value, e.g. --set student.epochs=5 (repeatable)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_runtime(parser)
+
+
+def add_runtime(parser: argparse.ArgumentParser) -> None:
+    """Speed options (config keys ``precision``, ``channels_last``, ``compile``); unset = config's."""
+    parser.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                        help="mixed precision (autocast; fp16 adds loss scaling)")
+    parser.add_argument("--channels-last", dest="channels_last", action="store_const", const=True,
+                        default=None, help="channels-last memory layout for CNN encoders")
+    parser.add_argument("--compile", action="store_const", const=True, default=None,
+                        help="torch.compile each encoder and the fusion head")
+
+
+def runtime_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The speed options given on the command line, as config overrides."""
+    return {key: getattr(args, key) for key in ("precision", "channels_last", "compile")
+            if getattr(args, key, None) is not None}
 
 
 def parse_overrides(pairs: list[str], device: str | None = None) -> dict[str, Any]:

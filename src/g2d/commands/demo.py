@@ -6,13 +6,15 @@ from pathlib import Path
 
 from g2d import io
 from g2d.api import MethodSpec, run_methods
-from g2d.commands import default_run_dir, show_progress
+from g2d.commands import add_runtime, default_run_dir, runtime_overrides, show_progress
 from g2d.demo import demo_config
 from g2d.report.table import format_summary
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     config = demo_config(args.seed, args.epochs, args.device or "auto")
+    if runtime_overrides(args):
+        config = config.model_copy(update=runtime_overrides(args))
     run = args.out or default_run_dir("demo")
     run.mkdir(parents=True, exist_ok=True)
     io.write_text(run / "config.yaml", config.to_yaml())
@@ -31,4 +33,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default="joint,g2d", help="comma-separated methods, e.g. joint,g2d,g2d-loss,smp")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_runtime(p)
     p.set_defaults(handler=cmd_demo)

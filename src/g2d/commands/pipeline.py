@@ -4,13 +4,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from g2d import api
-from g2d.commands import add_common, default_run_dir, parse_overrides, show_progress
+from g2d import api, distributed
+from g2d.commands import add_common, default_run_dir, parse_overrides, runtime_overrides, show_progress
 from g2d.report.table import format_summary
+from g2d.validation import ConfigError
 
 
 def _config(args: argparse.Namespace):
-    return api.load_config(args.config, parse_overrides(args.overrides, args.device))
+    return api.load_config(args.config, {**parse_overrides(args.overrides, args.device),
+                                         **runtime_overrides(args)})
 
 
 def cmd_teachers(args: argparse.Namespace) -> int:
@@ -34,9 +36,20 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     config = _config(args)
+    if args.distributed or distributed.launched_by_torchrun():
+        if not distributed.launched_by_torchrun() or args.out is None:
+            raise ConfigError("--distributed: launch with `torchrun --nproc_per_node N -m g2d.cli train "
+                              "CONFIG --distributed --out RUN` (WORLD_SIZE > 1; one run folder for all ranks)")
+        distributed.init(config.device)
     run = args.out or default_run_dir("run")
-    student = api.train_student(config, run, teachers_dir=args.teachers, progress=show_progress(args),
-                                resume=args.resume, name=args.name)
+    try:
+        student = api.train_student(config, run, teachers_dir=args.teachers, progress=show_progress(args),
+                                    resume=args.resume, name=args.name)
+        main = distributed.is_main()
+    finally:
+        distributed.shutdown()
+    if not main:
+        return 0
     for note in student.notes:
         print(f"note: {note}")
     metric = student.result.select_metric
@@ -67,6 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teachers", type=Path, default=None, help="teachers folder (default RUN/teachers)")
     p.add_argument("--name", default=None, help="student folder name (default: the method's name)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--distributed", action="store_true",
+                   help="data-parallel (DDP) across the processes torchrun started (auto when WORLD_SIZE > 1)")
     p.set_defaults(handler=cmd_train)
 
     p = sub.add_parser("evaluate", help="test metrics of every student and teacher in a run folder")
