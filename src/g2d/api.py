@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from g2d import io
+from g2d import distributed, io
 from g2d.analysis import epoch_callbacks
 from g2d.cache import build_cache, open_cache
 from g2d.config import ExperimentConfig, load_config, parse_config
@@ -90,8 +90,10 @@ def teacher_source(config: ExperimentConfig, splits: DataSplits, teachers: dict[
         return OnlineTeachers(teachers, device, config.precision)
     if not (cache_dir / "manifest.json").exists():
         log.append(f"building teacher-output cache in {cache_dir}")
-        build_cache(teachers, splits.train, cache_dir, device, config.data.eval_batch_size,
-                    config.precision, config.data.num_workers)
+        with distributed.main_first() as main:  # under torchrun: rank 0 builds, the others wait
+            if main:
+                build_cache(teachers, splits.train, cache_dir, device, config.data.eval_batch_size,
+                            config.precision, config.data.num_workers)
     return open_cache(cache_dir, teachers, splits.train, device)
 
 
@@ -113,8 +115,10 @@ def train_student(config: ExperimentConfig, run_dir: str | Path, splits: DataSpl
     device = resolve_device(config.device)
     out_dir = run_dir / "students" / (name or config.method.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    io.write_text(out_dir / "config.yaml", config.to_yaml())
-    record_data(splits, run_dir)
+    main = distributed.is_main()  # under torchrun only rank 0 writes files
+    if main:
+        io.write_text(out_dir / "config.yaml", config.to_yaml())
+        record_data(splits, run_dir)
     seed_everything(config.seed)
     model = build_student(config, splits)
     method = make_method(config, splits, model)
@@ -132,13 +136,14 @@ def train_student(config: ExperimentConfig, run_dir: str | Path, splits: DataSpl
                       device=device, precision=config.precision, seed=config.seed,
                       num_workers=config.data.num_workers, teachers=source, out_dir=out_dir,
                       progress=progress, description=f"student {name or config.method.name}",
-                      callbacks=callbacks)
+                      callbacks=callbacks, channels_last=config.channels_last, compile=config.compile)
     result = trainer.fit(resume=resume)
     io.load_weights(out_dir / "checkpoints" / "best.safetensors", model)
-    io.save_weights(out_dir / "model.safetensors", model, {"method": config.method.name})
-    io.write_json(out_dir / "result.json", {"method": config.method.name, "selected_epoch": result.best_epoch,
-                                            "select_metric": result.select_metric, "val": result.val,
-                                            "test": result.test, "notes": notes})
+    if main:
+        io.save_weights(out_dir / "model.safetensors", model, {"method": config.method.name})
+        io.write_json(out_dir / "result.json", {"method": config.method.name, "selected_epoch": result.best_epoch,
+                                                "select_metric": result.select_metric, "val": result.val,
+                                                "test": result.test, "notes": notes})
     return StudentRun(config.method.name, model, result, out_dir, notes)
 
 

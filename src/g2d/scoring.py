@@ -26,4 +26,8 @@ def modality_confidence(teacher_logits: Mapping[str, Tensor], target: Tensor, ta
 def rank_ascending(confidence: Mapping[str, float | Tensor], order: Sequence[str]) -> list[str]:
     """Modalities from least to most confident; ties go to the earlier modality in ``order``."""
     position = {m: i for i, m in enumerate(order)}
-    return sorted(order, key=lambda m: (float(confidence[m]), position[m]))
+    values = [confidence[m] for m in order]
+    if all(isinstance(v, Tensor) for v in values):  # one device->host read for all modalities
+        values = torch.stack([v.detach().float().reshape(()) for v in values]).tolist()
+    score = dict(zip(order, (float(v) for v in values)))
+    return sorted(order, key=lambda m: (score[m], position[m]))

@@ -44,7 +44,8 @@ def train_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, o
                       batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
                       device=device, precision=config.precision, seed=config.seed,
                       num_workers=config.data.num_workers, out_dir=out_dir, progress=progress,
-                      description=f"teacher {modality}")
+                      description=f"teacher {modality}", channels_last=config.channels_last,
+                      compile=config.compile)
     result = trainer.fit(resume=resume)
     io.load_weights(out_dir / "checkpoints" / "best.safetensors", model)
     io.save_weights(out_dir / "model.safetensors", model, {"modality": modality})
