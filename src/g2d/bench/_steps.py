@@ -1,0 +1,222 @@
+"""Timing and memory of single training steps, shared by ``g2d bench speed`` and ``g2d bench gpu``.
+
+A :class:`StepCase` is one way to train the same student (same encoders, fusion, batch, seed):
+``joint`` (task loss), ``g2d`` (G2D loss, teachers read from a memory-mapped cache, joint phase:
+every encoder learns) and ``smp`` (the same G2D step inside an SMP phase: one encoder learns, the
+other runs without autograd). :func:`interleaved` times the cases side by side — every round runs
+each case for ``steps`` steps, in a rotating order, so drifts in machine load hit all of them —
+and reports per-round ratios to the first case. Memory: CUDA's ``max_memory_allocated``; on the
+CPU the heap in use (glibc ``mallinfo2``: bytes handed out by malloc, freed memory excluded),
+sampled after every module's forward, as each gradient is accumulated, and after the step.
+"""
+from __future__ import annotations
+
+import ctypes
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from g2d.cache import TeacherCache
+from g2d.config import OptimConfig
+from g2d.data.base import DatasetInfo, TensorDataset
+from g2d.methods import MethodContext, build_method
+from g2d.model import build_model
+from g2d.runtime import move_batch, prepare_model, synchronize
+from g2d.trainer import StepRunner, build_optimizer
+from g2d.modulators.base import StepState
+from g2d.scoring import modality_confidence
+
+
+@dataclass
+class StepSetup:
+    """What every case shares: modalities, per-sample shapes, encoder spec, batch, device."""
+
+    shapes: dict[str, tuple[int, ...]]
+    encoder: dict[str, Any] | dict[str, dict[str, Any]]
+    num_classes: int = 6
+    batch_size: int = 16
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    precision: str = "fp32"
+    channels_last: bool = False
+    compile: bool = False
+    pool: int = 64  # samples in the synthetic data set / teacher cache
+    fusion: str = "concat"
+    seed: int = 0
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(self.shapes)
+
+    def encoder_for(self, m: str) -> dict[str, Any]:
+        return self.encoder[m] if m in self.encoder else self.encoder  # type: ignore[return-value]
+
+
+def write_teacher_cache(folder: Path, setup: StepSetup, feature_dims: dict[str, int]) -> TeacherCache:
+    """A small cache in the real format (``<m>.logits.npy``/``<m>.features.npy``), memory-mapped.
+    The first modality's teacher is the most confident, so SMP suppresses it in phase 1."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(setup.seed)
+    logits, features = {}, {}
+    for k, m in enumerate(setup.modalities):
+        z = rng.standard_normal((setup.pool, setup.num_classes)).astype(np.float32)
+        z[:, 0] += 6.0 if k == 0 else 0.0  # class 0 is every target: modality 0 is sure of it
+        np.save(folder / f"{m}.logits.npy", z)
+        np.save(folder / f"{m}.features.npy",
+                rng.standard_normal((setup.pool, feature_dims[m])).astype(np.float32))
+        logits[m] = np.load(folder / f"{m}.logits.npy", mmap_mode="r")
+        features[m] = np.load(folder / f"{m}.features.npy", mmap_mode="r")
+    return TeacherCache(folder, logits, features, setup.device)
+
+
+class StepCase:
+    """One student + method + optimiser; :meth:`step` = gather a batch, move it, (read the
+    teacher cache), train one step — what the trainer does per batch."""
+
+    def __init__(self, name: str, setup: StepSetup, method: str, epoch: int, cache: TeacherCache | None) -> None:
+        torch.manual_seed(setup.seed)
+        info = DatasetInfo(setup.modalities, "classification", setup.num_classes, setup.shapes)
+        encoders = {m: setup.encoder_for(m) for m in setup.modalities}
+        self.model = build_model(info, encoders, {"name": setup.fusion})
+        prepare_model(self.model, setup.device, channels_last=setup.channels_last, compile=setup.compile)
+        context = MethodContext(setup.modalities, "classification", 2, self.model)
+        options = {"phases": [1] * (len(setup.modalities) - 1)} if method == "g2d" else {}
+        self.method = build_method(method, options, context)
+        optim = build_optimizer(self.method.param_groups(self.model, 1e-3), OptimConfig(lr=1e-3))
+        self.runner = StepRunner(self.model, optim, setup.device, setup.precision)
+        self.name, self.setup, self.epoch, self.cache = name, setup, epoch, cache
+        gen = torch.Generator().manual_seed(setup.seed)
+        inputs = {m: torch.randn(setup.pool, *s, generator=gen) for m, s in setup.shapes.items()}
+        self.data = TensorDataset(inputs, torch.zeros(setup.pool, dtype=torch.long), info)
+        self.gen = torch.Generator().manual_seed(setup.seed + 1)
+        self.last_active: frozenset[str] | None = None
+        self.model.train()
+
+    def batch_indices(self) -> list[int]:
+        return torch.randperm(self.setup.pool, generator=self.gen)[: self.setup.batch_size].tolist()
+
+    def step(self) -> None:
+        batch = self.data.get_batch(self.batch_indices())
+        if self.setup.device.type == "cuda":
+            batch = batch.pin_memory()
+        batch = move_batch(batch, self.setup.device, self.setup.channels_last)
+        state = StepState(self.epoch, 0, self.setup.modalities, "classification", batch)
+        if self.method.needs_teachers:
+            state.teacher = self.cache.lookup(batch)
+            state.confidence = modality_confidence(state.teacher.logits, batch.target, "classification")
+        self.method.training_step(self.runner, state)
+        self.last_active = state.active
+
+
+def make_cases(setup: StepSetup, cache_dir: Path, names: tuple[str, ...] = ("joint", "g2d", "smp")) -> dict[str, StepCase]:
+    probe = build_model(DatasetInfo(setup.modalities, "classification", setup.num_classes, setup.shapes),
+                        {m: setup.encoder_for(m) for m in setup.modalities}, {"name": setup.fusion})
+    cache = write_teacher_cache(cache_dir, setup, {m: e.out_dim for m, e in probe.encoders.items()})
+    recipe = {"joint": ("joint", 1), "g2d": ("g2d", 10**6), "smp": ("g2d", 0)}  # epoch 0: SMP phase 1
+    return {n: StepCase(n, setup, recipe[n][0], recipe[n][1], cache) for n in names}
+
+
+def time_steps(run: Callable[[], None], steps: int, device: torch.device) -> float:
+    """Mean seconds per call over ``steps`` calls (the device drained before and after)."""
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        run()
+    synchronize(device)
+    return (time.perf_counter() - start) / steps
+
+
+def interleaved(runs: dict[str, Callable[[], None]], device: torch.device, steps: int, rounds: int,
+                warmup: int = 2) -> dict[str, list[float]]:
+    """Seconds per step of each run, per round; the order rotates every round."""
+    for run in runs.values():
+        for _ in range(warmup):
+            run()
+    names = list(runs)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for n in names[r % len(names):] + names[: r % len(names)]:
+            times[n].append(time_steps(runs[n], steps, device))
+    return times
+
+
+def ratios(times: dict[str, list[float]], over: str) -> dict[str, list[float]]:
+    """Per-round ratio of each run's time to ``over``'s time in the same round."""
+    return {n: [a / b for a, b in zip(t, times[over])] for n, t in times.items() if n != over}
+
+
+def med_spread(values: list[float], digits: int = 3) -> str:
+    """``median [min–max]`` of the rounds."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{statistics.median(values):.{digits}f} [{min(values):.{digits}f}–{max(values):.{digits}f}]"
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                     "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def heap_in_use() -> int | None:
+    """Bytes malloc has handed out and not taken back (glibc); None where unavailable."""
+    try:
+        fn = ctypes.CDLL("libc.so.6").mallinfo2
+    except (OSError, AttributeError):
+        return None
+    fn.restype = _MallInfo2
+    info = fn()
+    return int(info.uordblks + info.hblkhd)
+
+
+def peak_memory(case: StepCase) -> tuple[float | None, float | None, str]:
+    """Peak bytes in use during one step of ``case``, the bytes in use just before it, and how
+    they were measured (the difference is what the step itself allocates)."""
+    device = case.setup.device
+    if device.type == "cuda":
+        synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        resting = torch.cuda.memory_allocated(device)
+        case.step()
+        synchronize(device)
+        return float(torch.cuda.max_memory_allocated(device)), float(resting), "cuda max_memory_allocated"
+    if heap_in_use() is None:
+        return None, None, "unavailable (needs glibc mallinfo2)"
+    samples: list[int] = []
+    sample = lambda *_: samples.append(heap_in_use())  # noqa: E731
+    modules: list[nn.Module] = [*case.model.encoders.values(), case.model.fusion]
+    handles = [m.register_forward_hook(sample) for mod in modules for m in mod.modules()]
+    handles += [p.register_post_accumulate_grad_hook(sample) for p in case.model.parameters()]
+    sample()
+    case.step()
+    sample()
+    for h in handles:
+        h.remove()
+    return float(max(samples)), float(samples[0]), "cpu heap in use (glibc mallinfo2), sampled per module and gradient"
+
+
+def encoder_runs(case: StepCase, modality: str) -> dict[str, Callable[[], None]]:
+    """Forward-with-autograd and forward+backward of one encoder alone (a copy, on a batch of
+    the case): their difference is that encoder's backward, what an SMP step skips for it."""
+    import copy
+
+    encoder = copy.deepcopy(case.model.encoders[modality]).train()
+    x = move_batch(case.data.get_batch(case.batch_indices()), case.setup.device,
+                   case.setup.channels_last).inputs[modality]
+
+    def forward() -> None:
+        with case.runner.autocast():
+            encoder(x)
+
+    def forward_backward() -> None:
+        with case.runner.autocast():
+            out = encoder(x)
+        out.float().sum().backward()
+        for p in encoder.parameters():
+            p.grad = None
+
+    return {f"{modality} forward": forward, f"{modality} forward+backward": forward_backward}

@@ -1,0 +1,211 @@
+"""``g2d bench speed``: what G2D costs per step, what SMP saves, and how the input side keeps up.
+
+Writes ``OUT/speed.md`` (and ``speed.json``, ``speed_scaling.png``). Every ratio is measured side
+by side in one process: each round runs every case for ``--steps`` steps in a rotating order, and
+the table gives the median over ``--rounds`` rounds with the [min–max] spread.
+
+1. G2D step (G2D loss, teacher outputs read from a memory-mapped cache) vs joint step on the
+   same two ResNet-18 encoders, concat fusion and batch: time and peak-memory ratios.
+2. A step inside an SMP phase (one encoder learns; the other runs without autograd) vs a joint
+   step, next to the prediction ``1 − B_e / T_joint`` from the suppressed encoder's own backward
+   time ``B_e`` (measured alone in the same rounds); and a check that the suppressed encoder
+   stayed bit-for-bit unchanged over every timed SMP step.
+3. Teacher-cache reads as a share of the G2D step; a VGGSound-sized cache (200k × 2 × (309 + 512)
+   floats) written to disk and read by random batches, with the process's memory before and after.
+4. Input pipeline: decoding wav/jpg every epoch vs the preprocessed-input cache, with DataLoader
+   workers (persistent) and pinned memory on CUDA (CREMA-D-format folder built from FSDD + MNIST).
+5. Scaling: step time against batch size and against M = 2, 3, 6 (mfeat-like MLP views).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from g2d import io
+from g2d.bench._pipeline import cache_memory_section, input_pipeline_section
+from g2d.bench._steps import (StepSetup, encoder_runs, interleaved, make_cases, med_spread, peak_memory, ratios)
+from g2d.bench.grid import markdown_table
+from g2d.runtime import resolve_device
+
+MFEAT_DIMS = {"fac": 216, "fou": 76, "kar": 64, "mor": 6, "pix": 240, "zer": 47}
+MFEAT_SETS = {2: ["pix", "mor"], 3: ["fac", "fou", "mor"], 6: list(MFEAT_DIMS)}
+
+
+def step_section(args: argparse.Namespace, device: torch.device, work: Path) -> tuple[str, dict[str, Any]]:
+    """Sections 1 and 2: G2D / joint and SMP-phase / joint, time and memory, with the prediction."""
+    shape = (args.channels, args.size, args.size)
+    setup = StepSetup({"audio": shape, "video": shape}, {"name": "resnet18", "options": {"width": args.width}},
+                      batch_size=args.batch_size, device=device, precision=args.precision,
+                      channels_last=device.type == "cuda")
+    cases = make_cases(setup, work / "step-cache")
+    suppressed = setup.modalities[0]  # its teacher is the most confident: SMP phase 1 trains the other
+    runs = {name: case.step for name, case in cases.items()}
+    runs.update(encoder_runs(cases["joint"], suppressed))
+    before = {k: v.detach().clone() for k, v in cases["smp"].model.encoders[suppressed].state_dict().items()}
+    times = interleaved(runs, device, args.steps, args.rounds)
+    exact = all(torch.equal(before[k], v) for k, v in cases["smp"].model.encoders[suppressed].state_dict().items()
+                if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
+    backward = [fb - f for fb, f in zip(times[f"{suppressed} forward+backward"], times[f"{suppressed} forward"])]
+    predicted = [1 - b / t for b, t in zip(backward, times["joint"])]
+    rel = ratios({n: times[n] for n in ("joint", "g2d", "smp")}, "joint")
+    memory = {n: peak_memory(c) for n, c in cases.items()}
+    mem_kind = memory["joint"][2]
+    mem_ratio = {n: memory[n][0] / memory["joint"][0] if memory[n][0] else None for n in ("g2d", "smp")}
+    step_mem = {n: memory[n][0] - memory[n][1] if memory[n][0] else None for n in memory}
+    fmt_mem = lambda r: "n/a" if r is None else f"{r:.3f}"  # noqa: E731
+    rows = [["G2D step / joint step (cached teachers, joint phase)", med_spread(rel["g2d"]),
+             fmt_mem(mem_ratio["g2d"]), "-", "≤ 1.01"],
+            [f"SMP-phase step / joint step ({cases['smp'].last_active and sorted(cases['smp'].last_active)[0]} learns, "
+             f"{suppressed} suppressed)", med_spread(rel["smp"]), fmt_mem(mem_ratio["smp"]),
+             med_spread(predicted), "< 1"]]
+    table = markdown_table(["comparison", "time ratio, median [min–max]", "peak-memory ratio",
+                            "predicted 1 − B_enc/T_joint", "goal"], rows)
+    ms = lambda n: f"{1000 * statistics.median(times[n]):.2f}"  # noqa: E731
+    absolute = markdown_table(["", "joint", "G2D (joint phase)", "G2D (SMP phase)", f"{suppressed} encoder backward alone"],
+                              [["ms per step (median)", ms("joint"), ms("g2d"), ms("smp"),
+                                f"{1000 * statistics.median(backward):.2f}"],
+                               [f"peak memory, MiB ({mem_kind})"] +
+                               [f"{memory[n][0] / 2**20:.1f}" if memory[n][0] else "n/a" for n in ("joint", "g2d", "smp")]
+                               + ["-"],
+                               ["of which the step allocates, MiB (peak − in use before the step)"] +
+                               [f"{step_mem[n] / 2**20:.1f}" if step_mem[n] is not None else "n/a"
+                                for n in ("joint", "g2d", "smp")] + ["-"]])
+    text = (f"### Step cost: G2D and SMP vs joint\n\nTwo equal ResNet-18 encoders (width {args.width}, input "
+            f"{args.channels}×{args.size}×{args.size} each), concat fusion, batch {args.batch_size}, SGD, "
+            f"{args.precision}, {device}; {args.rounds} rounds × {args.steps} steps per case.\n\n{table}\n\n{absolute}\n\n"
+            f"Complete suppression: the suppressed encoder's parameters after {args.rounds * args.steps + 2} "
+            f"SMP-phase steps are bit-for-bit the ones before: **{'yes' if exact else 'NO'}** "
+            "(BatchNorm running statistics still track the data, by design).\n")
+    lookup_share = _lookup_share(cases["g2d"], device, args, times["g2d"])
+    return text, {"times_s": times, "ratios": rel, "predicted_smp": predicted, "memory": memory,
+                  "suppressed_unchanged": exact, "cache_lookup": lookup_share}
+
+
+def _lookup_share(case, device: torch.device, args: argparse.Namespace, g2d_times: list[float]) -> dict[str, float]:
+    from g2d.bench._steps import time_steps
+
+    batch = case.data.get_batch(case.batch_indices())
+    per_lookup = [time_steps(lambda: case.cache.lookup(batch), max(args.steps, 20), device) for _ in range(args.rounds)]
+    return {"lookup_s": statistics.median(per_lookup), "step_s": statistics.median(g2d_times),
+            "share": statistics.median(per_lookup) / statistics.median(g2d_times)}
+
+
+def scaling_section(args: argparse.Namespace, device: torch.device, work: Path) -> tuple[str, dict[str, Any]]:
+    """Step time of joint, G2D and SMP-phase steps vs batch size (M = 2, 3, 6) — a PNG plot."""
+    mlp = {"name": "mlp", "options": {"hidden": [128], "out_dim": 64}}
+    results: dict[str, dict[str, dict[str, float]]] = {}
+    for m, views in MFEAT_SETS.items():
+        for batch in args.scaling_batches:
+            setup = StepSetup({v: (MFEAT_DIMS[v],) for v in views}, mlp, num_classes=10, batch_size=batch,
+                              device=device, precision=args.precision, pool=max(256, batch))
+            cases = make_cases(setup, work / f"scale-{m}-{batch}")
+            times = interleaved({n: c.step for n, c in cases.items()}, device, args.scaling_steps, 3)
+            results.setdefault(str(m), {})[str(batch)] = {n: 1000 * statistics.median(t) for n, t in times.items()}
+    plot = Path(args.out) / "speed_scaling.png"
+    _plot_scaling(results, plot)
+    header = ["M (views)", "batch"] + ["joint ms", "G2D ms", "SMP-phase ms", "G2D / joint"]
+    rows = [[f"{m} ({'+'.join(MFEAT_SETS[int(m)])})", b, f"{r['joint']:.2f}", f"{r['g2d']:.2f}", f"{r['smp']:.2f}",
+             f"{r['g2d'] / r['joint']:.3f}"] for m, per in results.items() for b, r in per.items()]
+    text = (f"### Scaling: step time vs batch size and M (mfeat-like MLP views)\n\n![step time vs batch size and M]"
+            f"({plot.name})\n\n" + markdown_table(header, rows) + "\n")
+    return text, results
+
+
+def _plot_scaling(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    styles = {"joint": "--", "g2d": "-", "smp": ":"}
+    for m, per in results.items():
+        batches = [int(b) for b in per]
+        for name, style in styles.items():
+            left.plot(batches, [per[str(b)][name] for b in batches], style, marker="o",
+                      label=f"M={m} {name}" if name != "smp" else f"M={m} SMP phase")
+    left.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms per step", title="vs batch size")
+    left.legend(fontsize=7, ncol=3)
+    largest = max(int(b) for b in next(iter(results.values())))
+    ms = [int(m) for m in results]
+    for name, style in styles.items():
+        right.plot(ms, [results[str(m)][str(largest)][name] for m in ms], style, marker="o", label=name)
+    right.set(xlabel="modalities M", ylabel="ms per step", title=f"vs M (batch {largest})", xticks=ms)
+    right.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def run_speed(args: argparse.Namespace) -> str:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads)
+    try:
+        return _run_speed(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_speed(args: argparse.Namespace) -> str:
+    device = resolve_device(args.device)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    sections, record = [], {"device": str(device), "threads": args.threads, "precision": args.precision}
+    with tempfile.TemporaryDirectory(dir=out, prefix=".work-") as tmp:
+        work = Path(tmp)
+        text, record["steps"] = step_section(args, device, work)
+        sections.append(text)
+        text, record["cache"] = cache_memory_section(args, record["steps"]["cache_lookup"], work)
+        sections.append(text)
+        if not args.skip_input:
+            text, record["input"] = input_pipeline_section(args, device, work)
+            sections.append(text)
+        if not args.skip_scaling:
+            text, record["scaling"] = scaling_section(args, device, work)
+            sections.append(text)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
+    text = (f"## g2d bench speed ({name}, torch {torch.__version__})\n\n" + "\n".join(sections))
+    io.write_text(out / "speed.md", text)
+    io.write_json(out / "speed.json", record)
+    return text
+
+
+def cmd_speed(args: argparse.Namespace) -> int:
+    print(run_speed(args))
+    print(f"written {Path(args.out) / 'speed.md'}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("speed", help="step-time and memory ratios (G2D, SMP vs joint), cache reads, input "
+                                     "pipeline, scaling; markdown table + plot")
+    p.add_argument("--out", default="runs/bench/speed")
+    p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is steadiest on a shared box)")
+    p.add_argument("--rounds", type=int, default=7, help="side-by-side rounds (median and spread over them)")
+    p.add_argument("--steps", type=int, default=8, help="steps per case per round")
+    p.add_argument("--width", type=float, default=0.25, help="ResNet-18 width multiplier")
+    p.add_argument("--size", type=int, default=64, help="input side (both modalities)")
+    p.add_argument("--channels", type=int, default=3, help="input channels (both modalities)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--big-cache-samples", type=int, default=200_000,
+                   help="samples in the VGGSound-sized cache written to disk (0: skip)")
+    p.add_argument("--big-cache-classes", type=int, default=309)
+    p.add_argument("--big-cache-features", type=int, default=512)
+    p.add_argument("--big-cache-reads", type=int, default=1000, help="random batches read from it")
+    p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/ (input pipeline)")
+    p.add_argument("--input-takes", type=int, default=2, help="FSDD takes per speaker and digit in the train split")
+    p.add_argument("--input-epochs", type=int, default=3)
+    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the fast input pipeline")
+    p.add_argument("--skip-input", action="store_true")
+    p.add_argument("--skip-scaling", action="store_true")
+    p.add_argument("--scaling-batches", type=int, nargs="+", default=[8, 32, 128, 512])
+    p.add_argument("--scaling-steps", type=int, default=10)
+    p.set_defaults(handler=cmd_speed)

@@ -1,0 +1,61 @@
+"""``g2d bench speed`` and ``g2d bench gpu`` on tiny sizes: tables, ratios, plot, exactness line."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from g2d.cli import main
+
+
+def test_speed_bench_writes_the_table_plot_and_record(tmp_path, capsys):
+    code = main(["bench", "speed", "--out", str(tmp_path), "--rounds", "2", "--steps", "1", "--width", "0.0625",
+                 "--size", "16", "--channels", "1", "--big-cache-samples", "3000", "--big-cache-reads", "20",
+                 "--skip-input", "--scaling-batches", "4", "8", "--scaling-steps", "1"])
+    assert code == 0
+    text = (tmp_path / "speed.md").read_text()
+    assert "| G2D step / joint step (cached teachers, joint phase) |" in text
+    assert "SMP-phase step / joint step" in text and "bit-for-bit the ones before: **yes**" in text
+    assert "6568 B" in text and "3000 samples" in text
+    record = json.loads((tmp_path / "speed.json").read_text())
+    steps = record["steps"]
+    assert len(steps["ratios"]["g2d"]) == 2 and all(r > 0 for r in steps["ratios"]["smp"])
+    assert steps["suppressed_unchanged"] is True
+    assert 0 < record["cache"]["share"] < 1
+    assert record["cache"]["file_bytes"] >= 3000 * 6568
+    assert set(record["scaling"]) == {"2", "3", "6"} and set(record["scaling"]["6"]) == {"4", "8"}
+    png = (tmp_path / "speed_scaling.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(tmp_path.glob(".work-*"))  # the big cache and scratch files are removed
+
+
+def test_big_cache_is_read_without_loading_it(tmp_path):
+    from g2d.bench._pipeline import write_big_cache
+
+    names = write_big_cache(tmp_path, 500, 2, 7, 5, chunk=128)
+    arr = np.load(tmp_path / f"{names[1]}.features.npy", mmap_mode="r")
+    assert isinstance(arr, np.memmap) and arr.shape == (500, 5) and arr.dtype == np.float32
+    assert np.isfinite(arr[[0, 255, 499]]).all()
+
+
+def test_gpu_check_runs_on_the_cpu_with_tiny_sizes(tmp_path):
+    code = main(["bench", "gpu", "--device", "cpu", "--out", str(tmp_path), "--width", "0.0625", "--audio", "1",
+                 "16", "12", "--video", "3", "16", "16", "--batch-sizes", "4", "8", "--steps", "1", "--rounds", "1",
+                 "--warmup", "1"])
+    assert code == 0
+    text = (tmp_path / "gpu_check.md").read_text()
+    assert "**Device:** cpu (no GPU)" in text and "SMP phase: audio suppressed, video learns" in text
+    rows = [line for line in text.splitlines() if line.startswith("| 4 ") or line.startswith("| 8 ")]
+    assert len(rows) == 2 * 2 * 3  # batch × precision × (joint, G2D, SMP phase)
+    record = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert set(record["results"]) == {"b4-fp32", "b4-bf16", "b8-fp32", "b8-bf16"}
+
+
+def test_gpu_check_refuses_a_missing_gpu(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    assert main(["bench", "gpu", "--device", "cuda", "--out", str(tmp_path)]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
