@@ -124,17 +124,18 @@ def _plot_scaling(results: dict[str, dict[str, dict[str, float]]], path: Path) -
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     styles = {"joint": "--", "g2d": "-", "smp": ":"}
-    for m, per in results.items():
+    for k, (m, per) in enumerate(results.items()):
         batches = [int(b) for b in per]
         for name, style in styles.items():
-            left.plot(batches, [per[str(b)][name] for b in batches], style, marker="o",
+            left.plot(batches, [per[str(b)][name] for b in batches], style, marker="o", color=f"C{k}",
                       label=f"M={m} {name}" if name != "smp" else f"M={m} SMP phase")
     left.set(xscale="log", yscale="log", xlabel="batch size", ylabel="ms per step", title="vs batch size")
     left.legend(fontsize=7, ncol=3)
     largest = max(int(b) for b in next(iter(results.values())))
     ms = [int(m) for m in results]
     for name, style in styles.items():
-        right.plot(ms, [results[str(m)][str(largest)][name] for m in ms], style, marker="o", label=name)
+        right.plot(ms, [results[str(m)][str(largest)][name] for m in ms], style, marker="o", color="k",
+                   label={"smp": "SMP phase"}.get(name, name))
     right.set(xlabel="modalities M", ylabel="ms per step", title=f"vs M (batch {largest})", xticks=ms)
     right.legend(fontsize=8)
     fig.tight_layout()
