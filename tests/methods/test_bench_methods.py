@@ -34,9 +34,13 @@ def test_tables_follow_the_paper_layouts() -> None:
     assert "| Complete | 0.123 |" in regression.splitlines() and "MAE" in regression
 
 
-def test_default_config_is_the_small_synthetic_experiment() -> None:
+def test_default_config_is_the_demo_experiment() -> None:
+    from g2d.demo import demo_config
+
     config = bench_config(None, {"student.epochs": 3})
-    assert config.data.name == "synthetic" and config.student.epochs == 3 and config.teachers.epochs == 10
+    demo = demo_config()
+    assert config.data == demo.data and config.teachers == demo.teachers
+    assert config.student.epochs == 3 and config.method.options["phases"] is None
 
 
 @pytest.mark.slow
