@@ -75,8 +75,8 @@ def write_teacher_cache(folder: Path, setup: StepSetup, feature_dims: dict[str, 
 
 
 class StepCase:
-    """One student + method + optimiser; :meth:`step` = gather a batch, move it, (read the
-    teacher cache), train one step — what the trainer does per batch."""
+    """One student + method + optimiser; :meth:`step` = move a loaded batch to the device, (read
+    the teacher cache), train one step — what the trainer does per batch."""
 
     def __init__(self, name: str, setup: StepSetup, method: str, epoch: int, cache: TeacherCache | None) -> None:
         torch.manual_seed(setup.seed)
@@ -94,17 +94,23 @@ class StepCase:
         inputs = {m: torch.randn(setup.pool, *s, generator=gen) for m, s in setup.shapes.items()}
         self.data = TensorDataset(inputs, torch.zeros(setup.pool, dtype=torch.long), info)
         self.gen = torch.Generator().manual_seed(setup.seed + 1)
+        # batches as a DataLoader hands them over (gathered, pinned on CUDA) by its workers and
+        # pin-memory thread, off the step's critical path; the step copies one to the device
+        self.ring = [self._host_batch() for _ in range(4)]
+        self.turn = 0
         self.last_active: frozenset[str] | None = None
         self.model.train()
+
+    def _host_batch(self):
+        batch = self.data.get_batch(self.batch_indices())
+        return batch.pin_memory() if self.setup.device.type == "cuda" else batch
 
     def batch_indices(self) -> list[int]:
         return torch.randperm(self.setup.pool, generator=self.gen)[: self.setup.batch_size].tolist()
 
     def step(self) -> None:
-        batch = self.data.get_batch(self.batch_indices())
-        if self.setup.device.type == "cuda":
-            batch = batch.pin_memory()
-        batch = move_batch(batch, self.setup.device, self.setup.channels_last)
+        self.turn = (self.turn + 1) % len(self.ring)
+        batch = move_batch(self.ring[self.turn], self.setup.device, self.setup.channels_last)
         state = StepState(self.epoch, 0, self.setup.modalities, "classification", batch)
         if self.method.needs_teachers:
             state.teacher = self.cache.lookup(batch)

@@ -3,8 +3,8 @@ bf16, joint vs G2D vs SMP-phase steps: time per step and peak memory, with the G
 
 CREMA-D-like shapes by default: audio a 1×257×188 spectrogram, video one 3×224×224 frame (both
 ResNet-18 at full width, concat fusion, 6 classes). Each step is what the trainer runs per batch:
-gather the batch on the host, pinned non-blocking copy, teacher outputs read from a memory-mapped
-cache (G2D, SMP), forward under autocast, backward, SGD step. The three cases are timed side by
+a non-blocking copy of a loaded, pinned batch (as the DataLoader hands it over), teacher outputs
+read from a memory-mapped cache (G2D, SMP), forward under autocast, backward, SGD step. The three cases are timed side by
 side (rotating order, ``--rounds`` rounds of ``--steps`` steps); peak memory is CUDA's
 ``max_memory_allocated`` over one step. In the SMP phase the audio encoder (its teacher is the
 more confident one, as on CREMA-D) is suppressed: it runs without autograd.
