@@ -29,7 +29,8 @@ def test_each_encoder_learns_only_from_its_own_modality() -> None:
     for m in ("strong", "weak2"):
         for g, h in zip(encoder_grads(built, batch, m), encoder_grads(built, other, m)):
             torch.testing.assert_close(g, h)
-    changed = [not torch.equal(g, h) for g, h in zip(encoder_grads(built, batch, "weak1"), encoder_grads(built, other, "weak1"))]
+    pairs = zip(encoder_grads(built, batch, "weak1"), encoder_grads(built, other, "weak1"))
+    changed = [not torch.equal(g, h) for g, h in pairs]
     assert any(changed)
 
 
@@ -78,7 +79,8 @@ def test_dimensions_are_chosen_once_when_duc_starts() -> None:
 
 def test_prediction_weighs_the_more_certain_modality_more() -> None:
     built = tiny("di-mml")
-    z = {"strong": torch.tensor([[6.0, 0, 0, 0], [0.1, 0, 0, 0]]), "weak": torch.tensor([[0.0, 1, 0, 0], [0, 5.0, 0, 0]])}
+    z = {"strong": torch.tensor([[6.0, 0, 0, 0], [0.1, 0, 0, 0]]),
+         "weak": torch.tensor([[0.0, 1, 0, 0], [0, 5.0, 0, 0]])}
     w = built.method.certainty_weights(z)
     assert float(w[0, 0]) > float(w[1, 0]) and float(w[1, 1]) > float(w[0, 1])
     out = built.method.eval_output(ModelOutput(torch.zeros(2, 4), z, {}))

@@ -29,7 +29,7 @@ def test_matching_loss_prefers_paired_rows() -> None:
     shuffled = info_nce(a, a[torch.randperm(16, generator=gen)], 0.1)
     assert float(aligned) < 0.1 and float(shuffled) > 1.0
     three = {"x": a, "y": a.flip(0), "z": a}
-    pairs = [info_nce(three["x"], three["y"], 0.1), info_nce(three["x"], three["z"], 0.1), info_nce(three["y"], three["z"], 0.1)]
+    pairs = [info_nce(three[a], three[b], 0.1) for a, b in (("x", "y"), ("x", "z"), ("y", "z"))]
     torch.testing.assert_close(matching_loss(three, 0.1), torch.stack(pairs).mean())
 
 

@@ -78,7 +78,8 @@ def test_entropy_weighted_fusion_at_test_time_only() -> None:
     model, batch = built.model, built.batch()
     model.train()
     train_out = model(batch.inputs)
-    torch.testing.assert_close(train_out.logits, (train_out.modality_logits["strong"] + train_out.modality_logits["weak"]) / 2)
+    z_train = train_out.modality_logits
+    torch.testing.assert_close(train_out.logits, (z_train["strong"] + z_train["weak"]) / 2)
     model.eval()
     with torch.no_grad():
         out = model(batch.inputs)

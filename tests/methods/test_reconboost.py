@@ -43,7 +43,8 @@ def test_rounds_alternate_the_learner_then_rectify() -> None:
     schedule = [built.method.schedule(e) for e in range(8)]
     assert [m for phase, m in schedule if phase == "boost"] == ["strong", "weak1", "weak2", "strong"]
     assert [phase for phase, _ in schedule] == ["boost", "rectify"] * 4
-    assert tiny("reconboost", {"order": ["weak1", "strong", "weak2"]}, modalities=3).method.schedule(0) == ("boost", "weak1")
+    ordered = tiny("reconboost", {"order": ["weak1", "strong", "weak2"]}, modalities=3)
+    assert ordered.method.schedule(0) == ("boost", "weak1")
 
 
 def test_a_boosting_round_trains_only_its_learner_and_rectification_trains_all() -> None:

@@ -211,6 +211,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=",".join(c.method for c in COLUMNS),
                    help="comma-separated subset of the columns (method names; default: all)")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: fastest for these small models on a shared box; 0 = torch's default)")
+                   help="torch CPU threads (default 1: fastest for these small models on a shared box; "
+                        "0 = torch's default)")
     add_common(p, config=False)
     p.set_defaults(handler=cmd_table1)

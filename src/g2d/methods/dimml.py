@@ -171,7 +171,8 @@ class DIMMLMethod(Method):
         return torch.softmax(certainty / self.options.certainty_temperature, dim=0)
 
     def eval_output(self, output: ModelOutput) -> ModelOutput:
-        return replace_logits(output, weighted_sum(output.modality_logits, self.certainty_weights(output.modality_logits)))
+        weights = self.certainty_weights(output.modality_logits)
+        return replace_logits(output, weighted_sum(output.modality_logits, weights))
 
     def state_dict(self) -> dict[str, Any]:
         dims = {m: d.cpu() for m, d in self.dims.items()} if self.dims is not None else None

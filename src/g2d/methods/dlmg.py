@@ -19,10 +19,9 @@ during training:
   goes on — feature learning first, fitting the labels to those features later. ``constant`` keeps
   α fixed (ablation).
 
-Not implemented: the paper's learning-based strategy (α learnt by bi-level optimisation on held-out
-data), since a method here sees only the training split; the heuristic is the paper's other
-published strategy. The decreasing schedule and the matching loss are the core mechanism.
-Works for classification and regression (the matching loss needs no labels).
+Not implemented: the paper's learning-based strategy (α learnt by bi-level optimisation); the
+heuristic is its other published strategy, and the schedule plus the matching loss are the core
+mechanism. Works for classification and regression (the matching loss needs no labels).
 """
 from __future__ import annotations
 

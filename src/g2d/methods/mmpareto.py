@@ -13,13 +13,12 @@ gradients on the encoder's parameters, ``g_mm`` and ``g_m`` (computed separately
 Either way ``d·g_mm ≥ 0`` and ``d·g_m ≥ 0`` (for the min-norm point ``d·g ≥ ‖d‖²`` for every g of
 the hull). Magnitude rule: the direction is ``2d`` (the weights sum to 2 like the plain sum's), and
 where the plain sum ``g_mm + g_m`` is longer, the result is stretched to its length — so the
-Pareto direction never walks slower than joint training — then multiplied by ``scale``
-(the official code's 1.5; its larger step adds the gradient noise the paper credits for better
-generalisation). We rescale per encoder rather than per parameter tensor as the official code
-does: one positive factor per encoder keeps the non-negative inner products with ``g_mm`` and
-``g_m`` on the whole encoder, which per-tensor factors do not guarantee. The fusion head receives
+Pareto direction never takes a smaller step than the uniform combination — then multiplied by
+``scale`` (1.5 in the official code). We rescale per encoder rather than per parameter tensor as
+the official code does: one positive factor per encoder keeps the non-negative inner products with
+``g_mm`` and ``g_m`` on the whole encoder, which per-tensor factors do not guarantee. The fusion head receives
 the plain sum of all objectives' gradients, as the official code gives its heads. Any number of
-modalities (each encoder still meets exactly two objectives).
+modalities (each encoder still meets exactly two objectives). Costs M + 2 backward passes a step.
 """
 from __future__ import annotations
 

@@ -101,7 +101,8 @@ class ReconBoostMethod(Method):
                      "recon": -self.options.lam * reconcilement(logits, others, batch.target)}
             loss = terms["task"] + terms["recon"]
         state.active = frozenset({modality})
-        state.output = ModelOutput((logits + others).detach(), {modality: logits.detach()}, {modality: feature.detach()})
+        state.output = ModelOutput((logits + others).detach(), {modality: logits.detach()},
+                                   {modality: feature.detach()})
         runner.backward(loss, state, self.modulators)
         runner.optimizer_step(state, self.modulators)
         self.seen.add(modality)
