@@ -5,9 +5,11 @@ A :class:`StepCase` is one way to train the same student (same encoders, fusion,
 every encoder learns) and ``smp`` (the same G2D step inside an SMP phase: one encoder learns, the
 other runs without autograd). :func:`interleaved` times the cases side by side — every round runs
 each case for ``steps`` steps, in a rotating order, so drifts in machine load hit all of them —
-and reports per-round ratios to the first case. Memory: CUDA's ``max_memory_allocated``; on the
-CPU the heap in use (glibc ``mallinfo2``: bytes handed out by malloc, freed memory excluded),
-sampled after every module's forward, as each gradient is accumulated, and after the step.
+and reports per-round ratios to the first case. Memory: the case's resting state (parameters,
+buffers, optimiser state) + the step's high-water mark above what was in use before it — CUDA's
+``max_memory_allocated``; on the CPU the heap in use (glibc ``mallinfo2``: bytes handed out by
+malloc, freed memory excluded), sampled after every module's forward, as each gradient is
+accumulated, and after the step.
 """
 from __future__ import annotations
 
@@ -179,17 +181,29 @@ def heap_in_use() -> int | None:
     return int(info.uordblks + info.hblkhd)
 
 
+def resting_bytes(case: StepCase) -> int:
+    """Bytes this case holds between steps: parameters, buffers, optimiser state."""
+    tensors = [*case.model.parameters(), *case.model.buffers()]
+    tensors += [v for state in case.runner.optimizer.state.values() for v in state.values()
+                if isinstance(v, torch.Tensor)]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
 def peak_memory(case: StepCase) -> tuple[float | None, float | None, str]:
-    """Peak bytes in use during one step of ``case``, the bytes in use just before it, and how
-    they were measured (the difference is what the step itself allocates)."""
+    """Peak memory of one step of ``case`` and what the step itself allocates, in bytes, and how
+    it was measured. Peak = the case's resting state (parameters, buffers, optimiser state) + the
+    step's high-water mark above the memory in use before it — so the other cases alive in the
+    same process do not count."""
     device = case.setup.device
+    resting = resting_bytes(case)
     if device.type == "cuda":
         synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-        resting = torch.cuda.memory_allocated(device)
+        before = torch.cuda.memory_allocated(device)
         case.step()
         synchronize(device)
-        return float(torch.cuda.max_memory_allocated(device)), float(resting), "cuda max_memory_allocated"
+        step = torch.cuda.max_memory_allocated(device) - before
+        return float(resting + step), float(step), "cuda max_memory_allocated"
     if heap_in_use() is None:
         return None, None, "unavailable (needs glibc mallinfo2)"
     samples: list[int] = []
@@ -202,7 +216,8 @@ def peak_memory(case: StepCase) -> tuple[float | None, float | None, str]:
     sample()
     for h in handles:
         h.remove()
-    return float(max(samples)), float(samples[0]), "cpu heap in use (glibc mallinfo2), sampled per module and gradient"
+    step = max(samples) - samples[0]
+    return float(resting + step), float(step), "cpu heap in use (glibc mallinfo2), sampled per module and gradient"
 
 
 def encoder_runs(case: StepCase, modality: str) -> dict[str, Callable[[], None]]:

@@ -56,7 +56,7 @@ def step_section(args: argparse.Namespace, device: torch.device, work: Path) -> 
     memory = {n: peak_memory(c) for n, c in cases.items()}
     mem_kind = memory["joint"][2]
     mem_ratio = {n: memory[n][0] / memory["joint"][0] if memory[n][0] else None for n in ("g2d", "smp")}
-    step_mem = {n: memory[n][0] - memory[n][1] if memory[n][0] else None for n in memory}
+    step_mem = {n: memory[n][1] for n in memory}
     fmt_mem = lambda r: "n/a" if r is None else f"{r:.3f}"  # noqa: E731
     rows = [["G2D step / joint step (cached teachers, joint phase)", med_spread(rel["g2d"]),
              fmt_mem(mem_ratio["g2d"]), "-", "≤ 1.01"],
@@ -69,10 +69,10 @@ def step_section(args: argparse.Namespace, device: torch.device, work: Path) -> 
     absolute = markdown_table(["", "joint", "G2D (joint phase)", "G2D (SMP phase)", f"{suppressed} encoder backward alone"],
                               [["ms per step (median)", ms("joint"), ms("g2d"), ms("smp"),
                                 f"{1000 * statistics.median(backward):.2f}"],
-                               [f"peak memory, MiB ({mem_kind})"] +
+                               [f"peak memory, MiB: resting state + step ({mem_kind})"] +
                                [f"{memory[n][0] / 2**20:.1f}" if memory[n][0] else "n/a" for n in ("joint", "g2d", "smp")]
                                + ["-"],
-                               ["of which the step allocates, MiB (peak − in use before the step)"] +
+                               ["of which the step allocates, MiB (high-water mark above the resting state)"] +
                                [f"{step_mem[n] / 2**20:.1f}" if step_mem[n] is not None else "n/a"
                                 for n in ("joint", "g2d", "smp")] + ["-"]])
     text = (f"### Step cost: G2D and SMP vs joint\n\nTwo equal ResNet-18 encoders (width {args.width}, input "
