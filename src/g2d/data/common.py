@@ -3,10 +3,10 @@ image settings, default encoders, validation carving and regression target scali
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from g2d.data.audio import AudioTransform
 from g2d.data.base import DataSplits, MultimodalDataset, carve_validation, stratified_split
@@ -16,6 +16,14 @@ from g2d.data.registry import DatasetOptions
 from g2d.data.validate import BadSamples
 from g2d.registry import Options
 from g2d.validation import DataError
+
+
+def _number_to_name(value: Any) -> Any:
+    return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+#: A class label as written in a csv; YAML numbers (``classes: [0, 1, 2]``) are read as their text.
+ClassName = Annotated[str, BeforeValidator(_number_to_name)]
 
 
 class CachedLoaderOptions(DatasetOptions):

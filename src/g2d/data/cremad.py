@@ -14,8 +14,8 @@ import torch
 from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits
-from g2d.data.common import (AudioOptions, FileLoaderOptions, ImageOptions, drop_duplicates, encoder_or_mlp,
-                             file_splits, read_csv_rows)
+from g2d.data.common import (AudioOptions, ClassName, FileLoaderOptions, ImageOptions, drop_duplicates,
+                             encoder_or_mlp, file_splits, read_csv_rows)
 from g2d.data.image import FramesTransform
 from g2d.data.preprocessed import Pipeline, Record
 from g2d.data.registry import DATASETS
@@ -32,7 +32,7 @@ class CremadOptions(FileLoaderOptions):
     audio_dir: str = "AudioWAV"
     frames_dir: str = "Image-01-FPS"
     audio_suffix: str = ".wav"
-    classes: list[str] = Field(default_factory=lambda: list(EMOTIONS), description="label names, in class order")
+    classes: list[ClassName] = Field(default_factory=lambda: list(EMOTIONS), description="label names, in class order")
     audio: AudioOptions = Field(default_factory=AudioOptions)
     image: ImageOptions = Field(default_factory=ImageOptions)
     augment: bool = Field(False, description="random crop + flip of training frames (teachers run online)")

@@ -18,8 +18,8 @@ import numpy as np
 from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits
-from g2d.data.common import (AudioOptions, CachedLoaderOptions, ImageOptions, carve_records, drop_duplicates,
-                             encoder_or_mlp, file_splits, read_csv_rows, scale_targets)
+from g2d.data.common import (AudioOptions, CachedLoaderOptions, ClassName, ImageOptions, carve_records,
+                             drop_duplicates, encoder_or_mlp, file_splits, read_csv_rows, scale_targets)
 from g2d.data.preprocessed import Pipeline, Record, drop_missing
 from g2d.data.registry import DATASETS
 from g2d.data.validate import BadSamples
@@ -40,7 +40,7 @@ class ManifestOptions(CachedLoaderOptions):
                                    "default: read from the first row")
     label_column: str = "label"
     task_type: Literal["classification", "regression"] = "classification"
-    classes: list[str] | None = Field(None, description="label names in class order; default: sorted train labels")
+    classes: list[ClassName] | None = Field(None, description="label names in class order; default: sorted train labels")
     split_column: str = Field("split", description="train/val/test per row; when absent, test and val are carved")
     id_column: str = Field("id", description="unique sample ids, when the column exists")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="carved when there is no split column")

@@ -17,7 +17,7 @@ from pydantic import Field
 
 from g2d import io
 from g2d.data.base import DatasetInfo, DataSplits, TensorDataset
-from g2d.data.common import carve_indices, scale_targets
+from g2d.data.common import ClassName, carve_indices, scale_targets
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import check_finite_rows, check_not_empty, check_numeric, check_same_counts
 from g2d.validation import DataError
@@ -137,7 +137,7 @@ class ArraysOptions(DatasetOptions):
                                                "null: in-memory splits passed to the API")
     modalities: list[str] = Field(..., min_length=1)
     task_type: Literal["classification", "regression"] = "classification"
-    class_names: list[str] | None = None
+    class_names: list[ClassName] | None = None
     test_fraction: float = Field(0.2, gt=0, lt=1, description="carved when the file has no split array")
 
     def modality_names(self) -> list[str]:

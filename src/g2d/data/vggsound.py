@@ -12,8 +12,8 @@ from pathlib import Path
 from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits
-from g2d.data.common import (AudioOptions, FileLoaderOptions, ImageOptions, drop_duplicates, encoder_or_mlp,
-                             file_splits, read_csv_rows)
+from g2d.data.common import (AudioOptions, ClassName, FileLoaderOptions, ImageOptions, drop_duplicates,
+                             encoder_or_mlp, file_splits, read_csv_rows)
 from g2d.data.cremad import av_pipeline
 from g2d.data.preprocessed import Record
 from g2d.data.registry import DATASETS
@@ -29,7 +29,7 @@ class VGGSoundOptions(FileLoaderOptions):
     frames_dir: str = "frames"
     clip_name: str = Field("{id}_{start:06d}", description="file/folder name of a clip ({id}, {start})")
     audio_suffix: str = ".wav"
-    classes: list[str] | None = Field(None, description="label names in class order; default: sorted train labels")
+    classes: list[ClassName] | None = Field(None, description="label names in class order; default: sorted train labels")
     audio: AudioOptions = Field(default_factory=lambda: AudioOptions(seconds=10.0))
     image: ImageOptions = Field(default_factory=ImageOptions)
     augment: bool = Field(False, description="random crop + flip of training frames (teachers run online)")
