@@ -153,6 +153,17 @@ def make_method(config: ExperimentConfig, splits: DataSplits, model: MultimodalM
                         [m.model_dump() for m in config.method.modulators])
 
 
+def restore_method(config: ExperimentConfig, splits: DataSplits, model: MultimodalModel,
+                   student_dir: Path) -> Method:
+    """Rebuild a trained student's method (its test-time prediction hook, e.g. MLA's fusion) with the
+    state its last checkpoint saved."""
+    method = make_method(config, splits, model)
+    state_path = student_dir / "checkpoints" / "state.pt"
+    if state_path.exists():
+        method.load_state_dict(io.load_state(state_path)["method"])
+    return method
+
+
 def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, Any]:
     """Re-evaluate every trained student and teacher of a run on its test split; write summary.json."""
     run_dir = Path(run_dir)
@@ -169,6 +180,7 @@ def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, An
         dev = resolve_device(config.device)
         model = build_student(config, splits)
         io.load_weights(student_dir / "model.safetensors", model)
+        restore_method(config, splits, model, student_dir)
         model.to(dev)
         result = io.read_json(student_dir / "result.json")
         summary["methods"][student_dir.name] = {

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import torch
 
 from g2d import io
-from g2d.api import build_student, load_data, load_teachers
+from g2d.api import build_student, load_data, load_teachers, restore_method
 from g2d.analysis.missing import missing_modality_curve
 from g2d.analysis.representations import SplitTeacherOutputs, representation_scores, teacher_outputs, weak_modality
 from g2d.config import ExperimentConfig, load_config
@@ -65,6 +65,7 @@ def analyse_run(run_dir: str | Path, *, rates: Sequence[float] | None = None, se
             outputs = _teacher_outputs(config, splits, run_dir, teacher_dirs, dev)
         model = build_student(config, splits)
         io.load_weights(student_dir / "model.safetensors", model)
+        restore_method(config, splits, model, student_dir)
         model.to(dev)
         batch = config.data.eval_batch_size
         result = {"split": "test",
