@@ -104,7 +104,7 @@ def scaling_section(args: argparse.Namespace, device: torch.device, work: Path) 
             setup = StepSetup({v: (MFEAT_DIMS[v],) for v in views}, mlp, num_classes=10, batch_size=batch,
                               device=device, precision=args.precision, pool=max(256, batch))
             cases = make_cases(setup, work / f"scale-{m}-{batch}")
-            times = interleaved({n: c.step for n, c in cases.items()}, device, args.scaling_steps, 3)
+            times = interleaved({n: c.step for n, c in cases.items()}, device, args.scaling_steps, 5)
             results.setdefault(str(m), {})[str(batch)] = {n: 1000 * statistics.median(t) for n, t in times.items()}
     plot = Path(args.out) / "speed_scaling.png"
     _plot_scaling(results, plot)
@@ -190,7 +190,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is steadiest on a shared box)")
-    p.add_argument("--rounds", type=int, default=7, help="side-by-side rounds (median and spread over them)")
+    p.add_argument("--rounds", type=int, default=11, help="side-by-side rounds (median and spread over them)")
     p.add_argument("--steps", type=int, default=8, help="steps per case per round")
     p.add_argument("--width", type=float, default=0.25, help="ResNet-18 width multiplier")
     p.add_argument("--size", type=int, default=64, help="input side (both modalities)")
@@ -208,5 +208,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-input", action="store_true")
     p.add_argument("--skip-scaling", action="store_true")
     p.add_argument("--scaling-batches", type=int, nargs="+", default=[8, 32, 128, 512])
-    p.add_argument("--scaling-steps", type=int, default=10)
+    p.add_argument("--scaling-steps", type=int, default=20)
     p.set_defaults(handler=cmd_speed)
