@@ -259,6 +259,7 @@ class Trainer:
             if self.stop_early():
                 break
         bar.close()
+        self._loader = None  # stops its persistent workers
         distributed.barrier()  # rank 0's files (best weights) exist for every rank from here on
         if self.best is None:
             raise RuntimeError("no epoch was run; is epochs > 0 and the checkpoint not already complete?")
