@@ -7,6 +7,8 @@ import importlib
 import pkgutil
 import sys
 
+import torch
+
 from g2d import commands
 from g2d.validation import G2DError
 
@@ -23,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
     try:
         return int(args.handler(args) or 0)
     except G2DError as err:

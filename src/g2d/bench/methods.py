@@ -22,7 +22,7 @@ from typing import Any
 from g2d import io
 from g2d.api import MethodSpec
 from g2d.bench.grid import markdown_table, mean_std, run_grid
-from g2d.commands import add_common, default_run_dir, parse_overrides, show_progress
+from g2d.commands import add_common, add_threads, default_run_dir, parse_overrides, show_progress
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.demo import demo_config
 from g2d.validation import ConfigError
@@ -147,4 +147,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="experiment YAML (default: a small built-in synthetic experiment)")
     p.add_argument("--label", default=None, help="column title of the tables (default: the data set's name)")
     add_common(p, config=False)
+    add_threads(p, default=1)
     p.set_defaults(handler=cmd_methods)

@@ -33,6 +33,13 @@ def add_runtime(parser: argparse.ArgumentParser) -> None:
                         help="torch.compile each encoder and the fusion head")
 
 
+def add_threads(parser: argparse.ArgumentParser, default: int | None) -> None:
+    """``--threads``: torch's CPU intra-op threads, applied by :func:`g2d.cli.main`. One thread is
+    much faster for small models on a busy machine (oversubscribed threads spin)."""
+    parser.add_argument("--threads", type=int, default=default,
+                        help=f"torch CPU threads (default: {default or 'torch default'}; 0 = torch default)")
+
+
 def runtime_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The speed options given on the command line, as config overrides."""
     return {key: getattr(args, key) for key in ("precision", "channels_last", "compile")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from g2d import io
 from g2d.api import MethodSpec, run_methods
-from g2d.commands import add_runtime, default_run_dir, runtime_overrides, show_progress
+from g2d.commands import add_runtime, add_threads, default_run_dir, runtime_overrides, show_progress
 from g2d.demo import demo_config
 from g2d.report.table import format_summary
 
@@ -34,4 +34,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_runtime(p)
+    add_threads(p, default=1)
     p.set_defaults(handler=cmd_demo)

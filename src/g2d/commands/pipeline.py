@@ -5,7 +5,8 @@ import argparse
 from pathlib import Path
 
 from g2d import api, distributed
-from g2d.commands import add_common, default_run_dir, parse_overrides, runtime_overrides, show_progress
+from g2d.commands import (add_common, add_threads, default_run_dir, parse_overrides, runtime_overrides,
+                          show_progress)
 from g2d.report.table import format_summary
 from g2d.validation import ConfigError
 
@@ -68,15 +69,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("teachers", help="train one teacher per modality")
     add_common(p)
+    add_threads(p, default=None)
     p.add_argument("--resume", action="store_true", help="continue interrupted teacher training")
     p.set_defaults(handler=cmd_teachers)
 
     p = sub.add_parser("cache", help="store every training sample's teacher outputs")
     add_common(p)
+    add_threads(p, default=None)
     p.set_defaults(handler=cmd_cache)
 
     p = sub.add_parser("train", help="train a multimodal student with the config's method")
     add_common(p)
+    add_threads(p, default=None)
     p.add_argument("--teachers", type=Path, default=None, help="teachers folder (default RUN/teachers)")
     p.add_argument("--name", default=None, help="student folder name (default: the method's name)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
