@@ -25,14 +25,10 @@ EMOTIONS = ["NEU", "HAP", "SAD", "FEA", "DIS", "ANG"]
 HEADER_WORDS = {"clip", "name", "file", "filename", "id", "path"}
 
 
-class CremadOptions(FileLoaderOptions):
-    train_csv: str = "train.csv"
-    test_csv: str = "test.csv"
-    val_csv: str | None = Field(None, description="optional; otherwise carved from train")
-    audio_dir: str = "AudioWAV"
-    frames_dir: str = "Image-01-FPS"
+class AudioVisualOptions(FileLoaderOptions):
+    """Options shared by the wav + frame-folder loaders (CREMA-D, VGGSound)."""
+
     audio_suffix: str = ".wav"
-    classes: list[ClassName] = Field(default_factory=lambda: list(EMOTIONS), description="label names, in class order")
     audio: AudioOptions = Field(default_factory=AudioOptions)
     image: ImageOptions = Field(default_factory=ImageOptions)
     augment: bool = Field(False, description="random crop + flip of training frames (teachers run online)")
@@ -44,6 +40,15 @@ class CremadOptions(FileLoaderOptions):
 
     def default_encoders(self) -> dict[str, dict]:
         return {m: encoder_or_mlp("resnet18", {"width": self.width}) for m in self.modality_names()}
+
+
+class CremadOptions(AudioVisualOptions):
+    train_csv: str = "train.csv"
+    test_csv: str = "test.csv"
+    val_csv: str | None = Field(None, description="optional; otherwise carved from train")
+    audio_dir: str = "AudioWAV"
+    frames_dir: str = "Image-01-FPS"
+    classes: list[ClassName] = Field(default_factory=lambda: list(EMOTIONS), description="label names, in class order")
 
 
 def av_pipeline(audio: AudioOptions, image: ImageOptions) -> tuple[Pipeline, dict[str, tuple[int, ...]]]:

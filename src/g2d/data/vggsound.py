@@ -12,9 +12,8 @@ from pathlib import Path
 from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits
-from g2d.data.common import (AudioOptions, ClassName, FileLoaderOptions, ImageOptions, drop_duplicates,
-                             encoder_or_mlp, file_splits, read_csv_rows)
-from g2d.data.cremad import av_pipeline
+from g2d.data.common import AudioOptions, ClassName, drop_duplicates, file_splits, read_csv_rows
+from g2d.data.cremad import AudioVisualOptions, av_pipeline
 from g2d.data.preprocessed import Record
 from g2d.data.registry import DATASETS
 from g2d.data.validate import BadSamples, class_index
@@ -23,24 +22,13 @@ from g2d.validation import DataError
 SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val", "validation": "val"}
 
 
-class VGGSoundOptions(FileLoaderOptions):
+class VGGSoundOptions(AudioVisualOptions):
     csv: str = Field("vggsound.csv", description="YouTubeID,start,label,split rows")
     audio_dir: str = "audio"
     frames_dir: str = "frames"
     clip_name: str = Field("{id}_{start:06d}", description="file/folder name of a clip ({id}, {start})")
-    audio_suffix: str = ".wav"
     classes: list[ClassName] | None = Field(None, description="label names in class order; default: sorted train labels")
     audio: AudioOptions = Field(default_factory=lambda: AudioOptions(seconds=10.0))
-    image: ImageOptions = Field(default_factory=ImageOptions)
-    augment: bool = Field(False, description="random crop + flip of training frames (teachers run online)")
-    width: float = Field(0.25, gt=0, description="ResNet-18 width multiplier of the default encoders "
-                                                      "(1 = 64..512 channels)")
-
-    def modality_names(self) -> list[str]:
-        return ["audio", "video"]
-
-    def default_encoders(self) -> dict[str, dict]:
-        return {m: encoder_or_mlp("resnet18", {"width": self.width}) for m in self.modality_names()}
 
 
 def parse_rows(path: Path, opts: VGGSoundOptions, bad: BadSamples) -> list[tuple[str, str, str, str, str]]:
