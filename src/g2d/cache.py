@@ -8,8 +8,6 @@ transform; :func:`open_cache` refuses a cache made from anything else and says w
 """
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,23 +66,10 @@ def build_cache(teachers: dict[str, Teacher], train: MultimodalDataset, out_dir:
 
 
 def _write_folder_atomically(out_dir: Path, arrays: dict[str, np.ndarray], manifest: dict[str, Any]) -> None:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with io.staged_folder(out_dir) as tmp:
         for key, arr in arrays.items():
             np.save(tmp / f"{key}.npy", arr)
         io.write_json(tmp / "manifest.json", manifest)
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @dataclass

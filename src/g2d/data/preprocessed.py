@@ -15,8 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,9 +145,7 @@ def decode_all(records: Sequence[Record], pipeline: Pipeline, bad: BadSamples, w
 def build_cache_folder(folder: Path, records: Sequence[Record], pipeline: Pipeline, bad: BadSamples,
                        workers: int) -> None:
     """Decode every record into memory-mapped arrays in a temporary folder, then rename it."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with io.staged_folder(folder, replace=False) as tmp:  # another process finishing first wins
         arrays = {m: np.lib.format.open_memmap(tmp / f"{m}.npy", mode="w+", dtype=np.float32,
                                                shape=(len(records), *shape))
                   for m, shape in pipeline.stored_shapes.items()}
@@ -166,13 +162,6 @@ def build_cache_folder(folder: Path, records: Sequence[Record], pipeline: Pipeli
             "format": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "transform": pipeline.description, "num_records": len(records), "good": good,
             "skipped": bad.skipped, "shapes": {m: list(s) for m, s in pipeline.stored_shapes.items()}})
-        if folder.exists():  # another process finished first: keep theirs
-            shutil.rmtree(tmp, ignore_errors=True)
-        else:
-            tmp.rename(folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 class FileDataset(MultimodalDataset):
