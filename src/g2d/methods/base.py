@@ -56,12 +56,18 @@ class Method:
                 active = choice if active is None else active & choice
         return active
 
-    def training_step(self, runner: "StepRunner", state: StepState) -> dict[str, Tensor]:
+    def forward_objective(self, runner: "StepRunner", state: StepState) -> tuple[dict[str, Tensor], Tensor]:
+        """Choose the learning modalities, run the model (suppressed encoders without autograd) and
+        the objective; returns the named terms and their sum."""
         state.active = self.select_active(state)
         with runner.autocast():
             state.output = runner.model(state.batch.inputs, state.active, state.batch.masks)
             terms = self.objective(state.output, state.batch, state.teacher)
             loss = torch.stack(list(terms.values())).sum()
+        return terms, loss
+
+    def training_step(self, runner: "StepRunner", state: StepState) -> dict[str, Tensor]:
+        terms, loss = self.forward_objective(runner, state)
         runner.backward(loss, state, self.modulators)
         runner.optimizer_step(state, self.modulators)
         return terms

@@ -89,11 +89,7 @@ class MMParetoMethod(Method):
         return [p for p in runner.model.encoder_parameters(modality) if p.requires_grad]
 
     def training_step(self, runner: "StepRunner", state: StepState) -> dict[str, Tensor]:
-        state.active = self.select_active(state)
-        with runner.autocast():
-            state.output = runner.model(state.batch.inputs, state.active, state.batch.masks)
-            terms = self.objective(state.output, state.batch, state.teacher)
-            loss = torch.stack(list(terms.values())).sum()
+        terms, loss = self.forward_objective(runner, state)
         self.combined, self.params = {}, {}
         learners = [m for m in runner.model.modalities if state.active is None or m in state.active]
         for m in learners:
