@@ -48,7 +48,10 @@ class Method:
         return [{"params": [p for p in model.parameters() if p.requires_grad], "lr": lr}]
 
     def select_active(self, state: StepState) -> frozenset[str] | None:
-        """Intersection of the modulators' choices; None when no modulator restricts learning."""
+        """Give every modulator its ``on_before_forward``, then intersect their choices of learning
+        modalities; None when no modulator restricts learning."""
+        for modulator in self.modulators:
+            modulator.on_before_forward(state)
         active: frozenset[str] | None = None
         for modulator in self.modulators:
             choice = modulator.select_active(state)

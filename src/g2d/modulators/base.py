@@ -1,6 +1,7 @@
 """Gradient modulators: objects the trainer calls around forward, backward and the optimiser step.
 
 Hook order in one step (fixed by the trainer, never by a modulator):
+  0. ``on_before_forward(state)``  – may replace ``state.batch`` (e.g. drop modality inputs)
   1. ``select_active(state)``      – which modalities learn in this step (None = no opinion)
   2. forward, objective, backward
   3. ``on_after_backward(state)``  – gradients exist but may still be scaled (fp16 GradScaler)
@@ -54,6 +55,9 @@ class Modulator:
     """Base class: every hook is a no-op; subclasses override the ones they need."""
 
     needs_teachers: bool = False
+
+    def on_before_forward(self, state: StepState) -> None:
+        pass
 
     def select_active(self, state: StepState) -> frozenset[str] | None:
         return None
