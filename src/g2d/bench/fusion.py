@@ -19,7 +19,7 @@ import torch
 
 from g2d import api, io
 from g2d.catalog import FUSIONS
-from g2d.commands import parse_overrides
+from g2d.commands import add_threads, parse_overrides
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.validation import ConfigError
 
@@ -182,7 +182,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value in every column, e.g. --set student.epochs=5")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch CPU threads (1 is much faster on a small, busy machine)")
+    add_threads(p, default=None)
     p.add_argument("--quiet", action="store_true", help="no per-run lines on stderr")
     p.set_defaults(handler=cmd_fusion)

@@ -22,6 +22,7 @@ import torch
 from g2d import io
 from g2d.api import MethodSpec
 from g2d.bench.grid import markdown_table, mean_std, run_grid
+from g2d.commands import add_threads
 from g2d.config import ExperimentConfig, parse_config
 from g2d.data.av_digits import make_av_digits
 from g2d.validation import G2DError
@@ -86,7 +87,8 @@ def table(name: str, summaries: list[dict[str, Any]]) -> str:
 
 
 def run_real_digits(args: argparse.Namespace) -> str:
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     paths = shared_paths(Path(args.shared))
     out = Path(args.out)
     data_dir = Path(args.data_dir)
@@ -121,7 +123,8 @@ def cmd_real_digits(args: argparse.Namespace) -> int:
 
 
 def cmd_make_av_digits(args: argparse.Namespace) -> int:
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     paths = shared_paths(Path(args.shared))
     for folder, snr in ((Path(args.out) / f"snr{args.snr:g}", args.snr), (Path(args.out) / "clean", None)):
         recipe = make_av_digits(paths["fsdd"], paths["mnist"], folder, snr, seed=args.seed)
@@ -163,7 +166,9 @@ def time_epochs(args: argparse.Namespace, root: Path, cached: bool) -> dict[str,
 def cmd_data_cache_speed(args: argparse.Namespace) -> int:
     from g2d.data.av_digits import make_cremad_digits
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+
+        torch.set_num_threads(args.threads)
     paths = shared_paths(Path(args.shared))
     root = Path(args.out) / "cremad-digits"
     if not (root / "test.csv").exists():
@@ -189,7 +194,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--width", type=float, default=0.125, help="ResNet-18 width multiplier")
     p.add_argument("--av-epochs", type=int, default=4)
     p.add_argument("--mfeat-epochs", type=int, default=30)
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared box)")
+    add_threads(p, default=1)
     p.add_argument("--only", nargs="+", choices=["av-noisy", "av-clean", *MFEAT_SETS], default=None)
     p.set_defaults(handler=cmd_real_digits)
 
@@ -198,7 +203,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shared", default="../shared/data")
     p.add_argument("--snr", type=float, default=-5.0)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
+    add_threads(p, default=1)
     p.set_defaults(handler=cmd_make_av_digits)
 
     p = sub.add_parser("data-cache-speed", help="epoch time with vs without the preprocessed-input cache "
@@ -206,5 +211,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/bench/data-cache-speed")
     p.add_argument("--shared", default="../shared/data")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    p.add_argument("--threads", type=int, default=1)
+    add_threads(p, default=1)
     p.set_defaults(handler=cmd_data_cache_speed)

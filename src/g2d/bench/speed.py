@@ -30,6 +30,7 @@ from g2d import io
 from g2d.bench._pipeline import cache_memory_section, input_pipeline_section
 from g2d.bench._steps import (StepSetup, encoder_runs, interleaved, make_cases, med_spread, peak_memory, ratios)
 from g2d.bench.grid import markdown_table
+from g2d.commands import add_threads
 from g2d.runtime import resolve_device
 
 MFEAT_DIMS = {"fac": 216, "fou": 76, "kar": 64, "mor": 6, "pix": 240, "zer": 47}
@@ -146,7 +147,8 @@ def _plot_scaling(results: dict[str, dict[str, dict[str, float]]], path: Path) -
 
 def run_speed(args: argparse.Namespace) -> str:
     threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     try:
         return _run_speed(args)
     finally:
@@ -189,7 +191,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/bench/speed")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is steadiest on a shared box)")
+    add_threads(p, default=1)
     p.add_argument("--rounds", type=int, default=11, help="side-by-side rounds (median and spread over them)")
     p.add_argument("--steps", type=int, default=8, help="steps per case per round")
     p.add_argument("--width", type=float, default=0.25, help="ResNet-18 width multiplier")

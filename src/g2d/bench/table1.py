@@ -31,7 +31,7 @@ from g2d import io
 from g2d.api import MethodSpec, build_student, load_data, make_method, with_method
 from g2d.bench.grid import markdown_table, mean_std, run_grid
 from g2d.bench.methods import bench_config
-from g2d.commands import add_common, default_run_dir, parse_overrides, show_progress
+from g2d.commands import add_common, add_threads, default_run_dir, parse_overrides, show_progress
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.validation import ConfigError, G2DError
 
@@ -210,8 +210,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--methods", default=",".join(c.method for c in COLUMNS),
                    help="comma-separated subset of the columns (method names; default: all)")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: fastest for these small models on a shared box; "
-                        "0 = torch's default)")
+    add_threads(p, default=1)
     add_common(p, config=False)
     p.set_defaults(handler=cmd_table1)
