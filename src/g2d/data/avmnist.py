@@ -16,7 +16,7 @@ import torch
 from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits, TensorDataset
-from g2d.data.common import carve_indices, encoder_or_mlp, finish_splits
+from g2d.data.common import carve_indices, encoder_spec, finish_splits
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import (BadSamples, bad_finite_rows, check_not_empty, check_numeric, check_same_counts,
                                require_dir, require_file)
@@ -39,7 +39,7 @@ class AVMNISTOptions(DatasetOptions):
         return list(MODALITIES)
 
     def default_encoders(self) -> dict[str, dict]:
-        return {m: encoder_or_mlp("resnet18", {"width": self.width}) for m in MODALITIES}
+        return {m: encoder_spec("resnet18", {"width": self.width}) for m in MODALITIES}
 
 
 def load_array(path: Path, where: str) -> np.ndarray:

@@ -95,13 +95,9 @@ class ImageOptions(Options):
         return FramesTransform(self.transform(), self.num_frames)
 
 
-def encoder_or_mlp(name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
-    """``{"name": name, ...}`` when that encoder is registered, else the MLP (always present)."""
-    from g2d.encoders import ENCODERS
-
-    if name in ENCODERS:
-        return {"name": name, "options": dict(options or {})}
-    return {"name": "mlp", "options": {}}
+def encoder_spec(name: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A default-encoder entry ``{"name": ..., "options": ...}`` for ``default_encoders()``."""
+    return {"name": name, "options": dict(options or {})}
 
 
 def finish_splits(train: MultimodalDataset, val: MultimodalDataset | None, test: MultimodalDataset,

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits
 from g2d.data.common import (AudioOptions, ClassName, FileLoaderOptions, ImageOptions, drop_duplicates,
-                             encoder_or_mlp, file_splits, read_csv_rows)
+                             encoder_spec, file_splits, read_csv_rows)
 from g2d.data.image import FramesTransform
 from g2d.data.preprocessed import Pipeline, Record
 from g2d.data.registry import DATASETS
@@ -39,7 +39,7 @@ class AudioVisualOptions(FileLoaderOptions):
         return ["audio", "video"]
 
     def default_encoders(self) -> dict[str, dict]:
-        return {m: encoder_or_mlp("resnet18", {"width": self.width}) for m in self.modality_names()}
+        return {m: encoder_spec("resnet18", {"width": self.width}) for m in self.modality_names()}
 
 
 class CremadOptions(AudioVisualOptions):

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydantic import Field
 
 from g2d.data.base import DataSplits
-from g2d.data.common import CachedLoaderOptions, ImageOptions, encoder_or_mlp
+from g2d.data.common import CachedLoaderOptions, ImageOptions, encoder_spec
 from g2d.data.manifest import ManifestOptions, build_manifest, read_manifest
 from g2d.data.registry import DATASETS
 from g2d.validation import DataError
@@ -40,7 +40,7 @@ class ImageTableOptions(CachedLoaderOptions):
         return "regression"
 
     def default_encoders(self) -> dict[str, dict]:
-        return {"image": encoder_or_mlp("mobilenetv2", {"width": self.width}), "table": {"name": "mlp", "options": {}}}
+        return {"image": encoder_spec("mobilenetv2", {"width": self.width}), "table": {"name": "mlp", "options": {}}}
 
 
 @DATASETS.register("image_table", options=ImageTableOptions)

@@ -19,7 +19,7 @@ from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits
 from g2d.data.common import (AudioOptions, CachedLoaderOptions, ClassName, ImageOptions, carve_records,
-                             drop_duplicates, encoder_or_mlp, file_splits, read_csv_rows, scale_targets)
+                             drop_duplicates, encoder_spec, file_splits, read_csv_rows, scale_targets)
 from g2d.data.preprocessed import Pipeline, Record, drop_missing
 from g2d.data.registry import DATASETS
 from g2d.data.validate import BadSamples
@@ -65,7 +65,7 @@ class ManifestOptions(CachedLoaderOptions):
                 kinds = {**peek_kinds(self), **kinds}
             except (DataError, OSError, IndexError):
                 pass  # the loader reports the problem when it reads the manifest
-        return {m: encoder_or_mlp("resnet18", {"width": self.width}) if kinds.get(m) in ("audio", "image")
+        return {m: encoder_spec("resnet18", {"width": self.width}) if kinds.get(m) in ("audio", "image")
                 else {"name": "mlp", "options": {}} for m in self.modalities}
 
     def modality_columns(self, m: str) -> list[str]:

@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 
 from g2d.data.base import Batch, DatasetInfo, DataSplits, MultimodalDataset, hash_arrays
-from g2d.data.common import carve_indices, encoder_or_mlp, finish_splits, scale_targets
+from g2d.data.common import carve_indices, encoder_spec, finish_splits, scale_targets
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import BadSamples, check_numeric, check_same_counts, check_unique, require_file
 from g2d.validation import DataError
@@ -49,7 +49,7 @@ class SequenceOptions(DatasetOptions):
         return self.task_type
 
     def default_encoders(self) -> dict[str, dict]:
-        return {m: encoder_or_mlp("transformer") for m in self.modalities}
+        return {m: encoder_spec("transformer") for m in self.modalities}
 
 
 class SequenceDataset(MultimodalDataset):
