@@ -251,8 +251,9 @@ class Trainer:
             if not (resume and self.load_checkpoint()) and self.dist.is_main:
                 (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)
         epochs = range(self.start_epoch, self.config.epochs)
-        bar = tqdm(epochs, desc=self.description, disable=not (self.progress and self.dist.is_main), leave=False,
-                   file=sys.stderr, dynamic_ncols=True)
+        show = self.progress and self.dist.is_main and sys.stderr.isatty()  # no bars in logs or pipes
+        bar = tqdm(epochs, desc=self.description, disable=not show, leave=False, file=sys.stderr,
+                   dynamic_ncols=True)
         for epoch in bar:
             row = self.run_epoch(epoch)
             bar.set_postfix(val=f"{row['val'][self.select_metric]:.4f}")
