@@ -119,7 +119,7 @@ def _per_modality_curves(runs: list[RunRecord], palette: Palette, key: str, ylab
                 x, y = series(history, "analysis", key, mod)
                 ax.plot(x, y, color=palette.method(method), label=method, lw=1.6, marker="o", ms=2.5)
                 if any(row.get("analysis", {}).get("weak_modality") == mod for row in history[-1:]):
-                    weak = " (weak)"
+                    weak = " (weakest teacher)"
             if reference is not None:
                 ax.axhline(reference, color=TEACHER_COLOUR, ls=":", lw=1)
             ax.set_title(f"{run.label}: {mod}{weak}")

@@ -80,7 +80,7 @@ def per_modality_table(runs: list[RunRecord], key: str, digits: int = 3) -> str:
         methods = [m for m in method_order(run.methods) if _posthoc_value(run, m, "test", key)]
         if not methods:
             continue
-        header = ["student"] + [f"{m} (weak)" if m == weak else m for m in run.modalities]
+        header = ["student"] + [f"{m} (weakest teacher)" if m == weak else m for m in run.modalities]
         rows = [[m] + [fmt(_posthoc_value(run, m, "test", key, mod), digits) for mod in run.modalities]
                 for m in methods]
         cards.append(card(f"{run.label}: test, selected checkpoint", table(header, rows)))
