@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from g2d.registry import ExperimentContext, Registry
+from g2d.registry import ExperimentContext, Registry, format_validation_error
 from g2d.validation import ConfigError
 
 
@@ -157,20 +157,9 @@ def parse_config(raw: dict[str, Any] | None, source: str = "config") -> Experime
     try:
         return ExperimentConfig.model_validate(raw or {})
     except ValidationError as err:
-        raise ConfigError(f"{source}: " + _flatten(err)) from None
+        raise ConfigError(f"{source}: invalid configuration:\n  {format_validation_error(err)}") from None
     except (ValueError, KeyError) as err:
-        raise ConfigError(f"{source}: {err}") from None
-
-
-def _flatten(err: ValidationError) -> str:
-    lines = []
-    for problem in err.errors():
-        loc = ".".join(str(p) for p in problem["loc"])
-        msg = problem["msg"].removeprefix("Value error, ")
-        got = problem.get("input")
-        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
-        lines.append(f"{loc}: {msg}{shown}" if loc else msg)
-    return "invalid configuration:\n  " + "\n  ".join(lines)
+        raise ConfigError(f"{source}: invalid configuration:\n  {err}") from None
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:

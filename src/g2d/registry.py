@@ -72,17 +72,18 @@ class Registry(Generic[F]):
         return self.get(name).factory(parsed, **kwargs)
 
 
-def format_validation_error(err: ValidationError, where: str) -> str:
-    """One line per problem: dotted field path, what was wrong, what arrived."""
+def format_validation_error(err: ValidationError, where: str = "") -> str:
+    """One line per problem — dotted field path (under ``where``), what was wrong, what arrived —
+    joined for display under an "invalid configuration:" header."""
     lines = []
     for problem in err.errors():
         loc = ".".join(str(p) for p in problem["loc"] if p != "__root__")
-        field = f"{where}.{loc}" if loc else where
-        msg = problem["msg"]
+        field = ".".join(part for part in (where, loc) if part)
+        msg = problem["msg"].removeprefix("Value error, ")
         got = problem.get("input")
-        shown = "" if isinstance(got, dict) or got is None else f" (got {got!r})"
-        lines.append(f"{field}: {msg}{shown}")
-    return "Invalid configuration:\n  " + "\n  ".join(lines)
+        shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        lines.append(f"{field}: {msg}{shown}" if field else msg)
+    return "\n  ".join(lines)
 
 
 class Options(BaseModel):
