@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import statistics
+import sys
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +22,13 @@ def run_grid(config: ExperimentConfig, methods: list[MethodSpec], seeds: list[in
                                      progress=progress))
     io.write_json(Path(out_root) / "grid.json", summaries)
     return summaries
+
+
+def publish(text: str, path: Path) -> None:
+    """Write a benchmark's markdown to ``path`` and show it; the path goes to stderr."""
+    io.write_text(path, text)
+    print(text)
+    print(f"written {path}", file=sys.stderr)
 
 
 def mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from g2d import io
 from g2d.api import MethodSpec
-from g2d.bench.grid import markdown_table, mean_std, run_grid
+from g2d.bench.grid import markdown_table, mean_std, publish, run_grid
 from g2d.commands import add_common, add_threads, default_run_dir, parse_overrides, show_progress
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.demo import demo_config
@@ -130,9 +130,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
     command = command_line(args, out)
     text = f"<!-- written by: {command} -->\n\n" + ablation_tables(summaries, dataset)
     io.write_text(Path(out) / "config.yaml", config.to_yaml())
-    io.write_text(Path(out) / "tables.md", text)
-    print(text)
-    print(f"written {Path(out) / 'tables.md'}", file=sys.stderr)
+    publish(text, Path(out) / "tables.md")
     return 0
 
 

@@ -27,9 +27,8 @@ from typing import Any
 
 import torch
 
-from g2d import io
 from g2d.api import MethodSpec, build_student, load_data, make_method, with_method
-from g2d.bench.grid import markdown_table, mean_std, run_grid
+from g2d.bench.grid import markdown_table, mean_std, publish, run_grid
 from g2d.bench.methods import bench_config
 from g2d.commands import add_common, add_threads, default_run_dir, parse_overrides, show_progress
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
@@ -194,9 +193,7 @@ def cmd_table1(args: argparse.Namespace) -> int:
         print(f"{label}: {len(columns)} methods x {len(seeds)} seeds -> {out / label}", file=sys.stderr)
         results.append(run_dataset(config, label, columns, seeds, Path(out), show_progress(args)))
     text = render(results, columns, command_line(args, Path(out)), time.perf_counter() - start)
-    io.write_text(Path(out) / "tables.md", text)
-    print(text)
-    print(f"written {Path(out) / 'tables.md'}", file=sys.stderr)
+    publish(text, Path(out) / "tables.md")
     return 0
 
 
