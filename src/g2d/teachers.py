@@ -2,6 +2,7 @@
 selected on validation, saved as safetensors weights + a JSON card; and online teacher lookup."""
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from g2d.data.base import Batch, DataSplits
 from g2d.methods import MethodContext, build_method
 from g2d.model import MultimodalModel, build_model
 from g2d.objectives import TeacherOutputs
+from g2d.runtime import autocast
 from g2d.trainer import Trainer
 from g2d.validation import G2DError
 
@@ -60,8 +62,6 @@ def train_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, o
 
 
 def file_sha256(path: Path) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -94,8 +94,6 @@ class OnlineTeachers:
 
     @torch.no_grad()
     def lookup(self, batch: Batch) -> TeacherOutputs:
-        from g2d.runtime import autocast
-
         logits, features = {}, {}
         with autocast(self.device, self.precision):
             for m, model in self.models.items():
