@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from g2d import distributed, io
+from g2d import distributed, io, locks
 from g2d.analysis import epoch_callbacks
 from g2d.cache import build_cache, open_cache
 from g2d.config import ExperimentConfig, load_config, parse_config
@@ -62,10 +62,25 @@ def train_teachers(config: ExperimentConfig, run_dir: str | Path, splits: DataSp
     """Train one teacher per modality into ``RUN/teachers/<modality>``."""
     run_dir = Path(run_dir)
     splits = splits or load_data(config)
-    record_data(splits, run_dir)
     device = resolve_device(config.device)
-    return {m: train_teacher(config, splits, m, run_dir / "teachers" / m, device, progress, resume)
-            for m in splits.info.modalities}
+    with locks.locked_folder(run_dir / "teachers", "the teachers"):
+        record_data(splits, run_dir)
+        return {m: train_teacher(config, splits, m, run_dir / "teachers" / m, device, progress, resume)
+                for m in splits.info.modalities}
+
+
+def refuse_to_overwrite_teachers(run_dir: str | Path) -> None:
+    """G2DError when ``RUN/teachers`` already holds trained teachers: retraining them would leave the
+    run's cache and students built on the old ones (``g2d teachers --overwrite`` does it on purpose)."""
+    run_dir = Path(run_dir)
+    trained = sorted(p.parent.name for p in (run_dir / "teachers").glob("*/card.json"))
+    if not trained:
+        return
+    students = sorted(p.name for p in (run_dir / "students").glob("*") if p.is_dir())
+    built = f" and students {students} built on them" if students else ""
+    raise G2DError(f"{run_dir / 'teachers'} already holds trained teachers {trained}{built}; pass "
+                   f"--overwrite to retrain them (the run's cache and students then no longer match), "
+                   f"--resume to continue an interrupted training, or choose another --out")
 
 
 def load_teachers(config: ExperimentConfig, splits: DataSplits, teachers_dir: str | Path) -> dict[str, Teacher]:
@@ -78,8 +93,9 @@ def cache_teacher_outputs(config: ExperimentConfig, run_dir: str | Path, splits:
     run_dir = Path(run_dir)
     splits = splits or load_data(config)
     teachers = teachers or load_teachers(config, splits, run_dir / "teachers")
-    return build_cache(teachers, splits.train, run_dir / "cache", resolve_device(config.device),
-                       config.data.eval_batch_size, config.precision, config.data.num_workers)
+    with locks.locked_folder(run_dir / "cache", "the cache"):
+        return build_cache(teachers, splits.train, run_dir / "cache", resolve_device(config.device),
+                           config.data.eval_batch_size, config.precision, config.data.num_workers)
 
 
 def teacher_source(config: ExperimentConfig, splits: DataSplits, teachers: dict[str, Teacher],
@@ -92,8 +108,9 @@ def teacher_source(config: ExperimentConfig, splits: DataSplits, teachers: dict[
         log.append(f"building teacher-output cache in {cache_dir}")
         with distributed.main_first() as main:  # under torchrun: rank 0 builds, the others wait
             if main:
-                build_cache(teachers, splits.train, cache_dir, device, config.data.eval_batch_size,
-                            config.precision, config.data.num_workers)
+                with locks.locked_folder(cache_dir, "the cache"):
+                    build_cache(teachers, splits.train, cache_dir, device, config.data.eval_batch_size,
+                                config.precision, config.data.num_workers)
     return open_cache(cache_dir, teachers, splits.train, device)
 
 
@@ -109,13 +126,24 @@ class StudentRun:
 def train_student(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits | None = None, *,
                   teachers_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                   progress: bool = True, resume: bool = False, name: str | None = None) -> StudentRun:
-    """Train a multimodal student with ``config.method`` into ``RUN/students/<name or method>``."""
-    run_dir = Path(run_dir)
+    """Train a multimodal student with ``config.method`` into ``RUN/students/<name or method>``
+    (locked while written: a second process writing the same student is refused)."""
+    out_dir = Path(run_dir) / "students" / (name or config.method.name)
+    if not distributed.is_main():  # under torchrun only rank 0 writes files (and holds the lock)
+        return _train_student(config, Path(run_dir), out_dir, splits, teachers_dir, cache_dir, progress,
+                              resume, name)
+    with locks.locked_folder(out_dir, f"student {out_dir.name!r}"):
+        return _train_student(config, Path(run_dir), out_dir, splits, teachers_dir, cache_dir, progress,
+                              resume, name)
+
+
+def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, splits: DataSplits | None,
+                   teachers_dir: str | Path | None, cache_dir: str | Path | None, progress: bool,
+                   resume: bool, name: str | None) -> StudentRun:
     splits = splits or load_data(config)
     device = resolve_device(config.device)
-    out_dir = run_dir / "students" / (name or config.method.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    main = distributed.is_main()  # under torchrun only rank 0 writes files
+    main = distributed.is_main()
     if main:
         io.write_text(out_dir / "config.yaml", config.to_yaml())
         record_data(splits, run_dir)

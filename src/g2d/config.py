@@ -6,6 +6,8 @@ After validation the options hold every default, so the resolved YAML in a run f
 """
 from __future__ import annotations
 
+import copy
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -14,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from g2d.registry import ExperimentContext, Registry, format_validation_error
 from g2d.validation import ConfigError
+from g2d.yamlfile import load_yaml
 
 
 class Strict(BaseModel):
@@ -163,19 +166,43 @@ def parse_config(raw: dict[str, Any] | None, source: str = "config") -> Experime
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
-    """Read a YAML experiment config (``yaml.safe_load``), apply dotted-key overrides, validate."""
+    """Read a YAML experiment config (safe loading, duplicate keys refused), apply dotted-key
+    overrides, validate. An empty file or one that is not a mapping is an error naming the file;
+    a value that only an override makes invalid is blamed on its ``--set`` option."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
+    raw = read_config_file(path)
+    if not overrides:
+        return parse_config(raw, str(path))
+    merged = copy.deepcopy(raw)
+    for key, value in overrides.items():
+        set_dotted(merged, key, value)
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        return parse_config(merged, str(path))
+    except ConfigError as err:
+        parse_config(raw, str(path))  # when the file alone is invalid, report the file
+        shown = ", ".join(f"--set {k}={json.dumps(v)}" for k, v in overrides.items())
+        raise ConfigError(f"{shown}: {str(err).removeprefix(f'{path}: ')}") from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The file's top-level mapping; ConfigError naming the file when it is empty, not YAML,
+    repeats a key or is not a mapping."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read the config file ({err})") from None
+    try:
+        raw = load_yaml(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from None
+    if raw is None:
+        raise ConfigError(f"{path}: the config file is empty; expected a mapping of sections "
+                          f"(data:, model:, method:, …) — see configs/ for examples")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    for key, value in (overrides or {}).items():
-        set_dotted(raw, key, value)
-    return parse_config(raw, str(path))
+    return raw
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

@@ -56,6 +56,7 @@ def train_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, o
             "input_shape": list(splits.info.input_shapes[modality]), "feature_dim": model.encoders[modality].out_dim,
             "selected_epoch": result.best_epoch, "select_metric": result.select_metric,
             "val": result.val, "test": result.test, "train_fingerprint": splits.train.fingerprint(),
+            "transform": splits.train.transform_description,
             "weights_sha256": file_sha256(out_dir / "model.safetensors")}
     io.write_json(out_dir / "card.json", card)
     return Teacher(modality, model.eval(), card)
@@ -75,14 +76,35 @@ def load_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, te
     if not card_path.exists() or not weights.exists():
         raise G2DError(f"no trained teacher for modality {modality!r} in {teacher_dir} "
                        f"(expected card.json and model.safetensors); run `g2d teachers` first")
-    card = io.read_json(card_path)
+    card = io.read_json_object(card_path, "teacher card")
     expected = config.model.encoders[modality].model_dump()
-    if card["encoder"] != expected:
-        raise G2DError(f"teacher {teacher_dir}: trained with encoder {card['encoder']}, but the config "
+    if card.get("encoder") != expected:
+        raise G2DError(f"teacher {teacher_dir}: trained with encoder {card.get('encoder')}, but the config "
                        f"asks for {expected} for modality {modality!r}")
+    changes = input_changes(card, splits)
+    if changes:
+        raise G2DError(f"teacher {teacher_dir} was trained on other inputs than this config gives: "
+                       + "; ".join(changes) + ". Retrain the teachers for these inputs with "
+                       "`g2d teachers CONFIG --out RUN --overwrite` (then `g2d cache`), or restore the "
+                       "data options they were trained with")
     model = build_teacher_model(config, splits, modality)
     io.load_weights(weights, model)
     return Teacher(modality, model.eval(), card)
+
+
+def input_changes(card: dict[str, Any], splits: DataSplits) -> list[str]:
+    """How this run's training inputs differ from those the teacher was trained on (its card):
+    the preprocessing (transform) and the training samples' fingerprint."""
+    changes = []
+    stored, now = card.get("transform"), splits.train.transform_description
+    if stored is not None and stored != now:
+        old, new = set(stored.split("; ")), set(now.split("; "))
+        changes.append(f"the input preprocessing changed ({'; '.join(sorted(old - new)) or '-'!r} -> "
+                       f"{'; '.join(sorted(new - old)) or '-'!r})")
+    if card.get("train_fingerprint") not in (None, splits.train.fingerprint()):
+        changes.append("the training samples changed (train split fingerprint "
+                       f"{card['train_fingerprint']} -> {splits.train.fingerprint()})")
+    return changes
 
 
 class OnlineTeachers:

@@ -19,6 +19,8 @@ def _config(args: argparse.Namespace):
 def cmd_teachers(args: argparse.Namespace) -> int:
     config = _config(args)
     run = args.out or default_run_dir("run")
+    if not (args.resume or args.overwrite):
+        api.refuse_to_overwrite_teachers(run)
     teachers = api.train_teachers(config, run, progress=show_progress(args), resume=args.resume)
     for m, t in teachers.items():
         metric = t.card["select_metric"]
@@ -71,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_common(p)
     add_threads(p, default=None)
     p.add_argument("--resume", action="store_true", help="continue interrupted teacher training")
+    p.add_argument("--overwrite", action="store_true",
+                   help="retrain teachers the run folder already holds (its cache and students then no longer match)")
     p.set_defaults(handler=cmd_teachers)
 
     p = sub.add_parser("cache", help="store every training sample's teacher outputs")
