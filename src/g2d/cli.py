@@ -32,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
     except G2DError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a file the checks above did not foresee: name it, no traceback
+        where = " -> ".join(str(f) for f in (err.filename, err.filename2) if f) or "a file"
+        print(f"error: {where}: {err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted; resume with --resume", file=sys.stderr)
         return 130

@@ -23,6 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
+from g2d.guards import NonFiniteError, nonfinite_parameters
 from g2d.validation import G2DError
 
 #: errno values that mean "the disk (or the user's quota) is full".
@@ -143,7 +144,12 @@ def _jsonable(obj: Any) -> Any:
 
 
 def save_weights(path: str | Path, module: torch.nn.Module, metadata: dict[str, str] | None = None) -> Path:
-    """Model weights as safetensors (contiguous CPU copies; shared tensors cloned)."""
+    """Model weights as safetensors (contiguous CPU copies; shared tensors cloned); NaN/Inf weights
+    are refused (NonFiniteError), so a diverged model is never saved."""
+    bad = nonfinite_parameters(module)
+    if bad:
+        raise NonFiniteError(f"refusing to write {path}: the weights {bad[:3]} hold NaN or Inf (training "
+                             f"diverged; lower the learning rate)")
     tensors = {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
     # serialised in memory, written by Python: a full disk is an OSError (ENOSPC), not a bare
     # C++ "iostream error" without a path

@@ -51,6 +51,27 @@ def write_big_cache(folder: Path, samples: int, modalities: int, classes: int, f
     return names
 
 
+def integrity_check_cost(folder: Path) -> dict[str, float]:
+    """Seconds to check a cache's arrays on open: the cheap fingerprint ``open_cache`` checks and
+    the full SHA-256 ``g2d cache --verify`` checks, from disk (pages evicted) and from the page cache."""
+    from g2d.cache import file_fingerprint
+    from g2d.teachers import file_sha256
+
+    files = sorted(folder.glob("*.npy"))
+    timed = {}
+    for label, check in (("fingerprint", file_fingerprint), ("sha256", file_sha256)):
+        _drop_pages(folder)
+        start = time.perf_counter()
+        for f in files:
+            check(f)
+        timed[f"{label}_cold_s"] = time.perf_counter() - start
+        start = time.perf_counter()
+        for f in files:
+            check(f)
+        timed[f"{label}_warm_s"] = time.perf_counter() - start
+    return timed
+
+
 def cache_memory_section(args: argparse.Namespace, lookup: dict[str, float], work: Path) -> tuple[str, dict[str, Any]]:
     m, c, d = 2, args.big_cache_classes, args.big_cache_features
     per_sample = m * (c + d) * 4
@@ -77,6 +98,8 @@ def cache_memory_section(args: argparse.Namespace, lookup: dict[str, float], wor
         after = memory_status()
         per_read = _read_batches(cache, n, args.batch_size, args.big_cache_reads, seed=0)  # same rows, now cached
         size = sum(p.stat().st_size for p in folder.glob("*.npy"))
+        checks = integrity_check_cost(folder)
+        record["integrity"] = checks
         grow = lambda key: after.get(key, 0) - before.get(key, 0)  # noqa: E731
         record.update({"samples": n, "file_bytes": size, "write_s": written, "read_s": per_read, "cold_read_s": cold,
                        "rss_before": before, "rss_opened": opened, "rss_after": after})
@@ -89,7 +112,11 @@ def cache_memory_section(args: argparse.Namespace, lookup: dict[str, float], wor
                 ["private memory (RssAnon) growth", f"{grow('RssAnon'):+.1f} MiB (opening: "
                                                     f"{opened.get('RssAnon', 0) - before.get('RssAnon', 0):+.1f} MiB)"],
                 ["mapped file pages touched (RssFile) growth", f"{grow('RssFile'):+.1f} MiB (page cache: shared, "
-                                                               "dropped by the kernel under memory pressure)"]]
+                                                               "dropped by the kernel under memory pressure)"],
+                ["fingerprint check on open (`open_cache`), from disk / page cache",
+                 f"{1e3 * checks['fingerprint_cold_s']:.1f} / {1e3 * checks['fingerprint_warm_s']:.1f} ms"],
+                ["full SHA-256 (`g2d cache --verify`), from disk / page cache",
+                 f"{checks['sha256_cold_s']:.2f} / {checks['sha256_warm_s']:.2f} s"]]
         note = ("RssFile includes the kernel's read-ahead around each row read (clean file pages, "
                 "reclaimable at any time); the process's own memory (RssAnon) does not grow: the cache is "
                 "never copied into RAM, so its size is bounded by disk, not memory.")

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,35 @@ def parse_overrides(pairs: list[str], device: str | None = None) -> dict[str, An
 
 def default_run_dir(prefix: str) -> Path:
     return Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def output_folder(path: Path | None, prefix: str, option: str = "--out") -> Path:
+    """The run folder ``option`` names (default: a new one under ``runs/``), checked now: not an
+    existing file, not under a file, and writable — so the command fails before any work."""
+    path = path or default_run_dir(prefix)
+    check_writable(path, option, folder=True)
+    return path
+
+
+def check_writable(path: Path, option: str, folder: bool) -> None:
+    """ConfigError naming ``option`` when ``path`` cannot be written: an existing file where a folder
+    is wanted (or the reverse), a file among its parents, or a read-only / forbidden location."""
+    if path.exists() and folder and not path.is_dir():
+        raise ConfigError(f"{option} {path}: is an existing file; expected a folder (or a path that does not exist yet)")
+    if path.is_dir() and not folder:
+        raise ConfigError(f"{option} {path}: is a folder; expected a file name")
+    parent = path if folder and path.is_dir() else path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(f"{option} {path}: {parent} is a file, not a folder; expected a path under a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".g2d-write-test.", dir=parent)
+    except OSError as err:
+        raise ConfigError(f"{option} {path}: cannot write in {parent} ({err.strerror.lower() if err.strerror else err}); "
+                          f"choose a writable location") from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def show_progress(args: argparse.Namespace) -> bool:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from g2d import io
 from g2d.api import MethodSpec, run_methods
-from g2d.commands import add_runtime, add_threads, default_run_dir, runtime_overrides, show_progress
+from g2d.commands import add_runtime, add_threads, output_folder, runtime_overrides, show_progress
 from g2d.demo import demo_config
 from g2d.report.table import format_summary
 
@@ -15,7 +15,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = demo_config(args.seed, args.epochs, args.device or "auto")
     if runtime_overrides(args):
         config = config.model_copy(update=runtime_overrides(args))
-    run = args.out or default_run_dir("demo")
+    run = output_folder(args.out, "demo")
     run.mkdir(parents=True, exist_ok=True)
     io.write_text(run / "config.yaml", config.to_yaml())
     methods = [MethodSpec.parse(m) for m in args.methods.split(",")]

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from g2d import api, distributed
-from g2d.commands import (add_common, add_threads, default_run_dir, parse_overrides, runtime_overrides,
+from g2d.commands import (add_common, add_threads, output_folder, parse_overrides, runtime_overrides,
                           show_progress)
 from g2d.report.table import format_summary
 from g2d.validation import ConfigError
@@ -18,7 +18,7 @@ def _config(args: argparse.Namespace):
 
 def cmd_teachers(args: argparse.Namespace) -> int:
     config = _config(args)
-    run = args.out or default_run_dir("run")
+    run = output_folder(args.out, "run")
     if not (args.resume or args.overwrite):
         api.refuse_to_overwrite_teachers(run)
     teachers = api.train_teachers(config, run, progress=show_progress(args), resume=args.resume)
@@ -30,8 +30,19 @@ def cmd_teachers(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    if args.verify:
+        if args.out is None:
+            raise ConfigError("--verify: name the run folder whose cache to check with --out RUN")
+        from g2d.cache import verify_cache
+
+        for line in verify_cache(args.out / "cache"):
+            print(line)
+        print(f"teacher-output cache {args.out / 'cache'}: every array matches its recorded SHA-256")
+        return 0
+    if args.config is None:
+        raise ConfigError("g2d cache: expected a CONFIG to build the cache from (or --verify --out RUN)")
     config = _config(args)
-    run = args.out or default_run_dir("run")
+    run = output_folder(args.out, "run")
     path = api.cache_teacher_outputs(config, run)
     print(f"teacher-output cache written to {path}")
     return 0
@@ -44,7 +55,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError("--distributed: launch with `torchrun --nproc_per_node N -m g2d.cli train "
                               "CONFIG --distributed --out RUN` (WORLD_SIZE > 1; one run folder for all ranks)")
         distributed.init(config.device)
-    run = args.out or default_run_dir("run")
+    run = output_folder(args.out, "run")
     try:
         student = api.train_student(config, run, teachers_dir=args.teachers, progress=show_progress(args),
                                     resume=args.resume, name=args.name)
@@ -77,9 +88,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="retrain teachers the run folder already holds (its cache and students then no longer match)")
     p.set_defaults(handler=cmd_teachers)
 
-    p = sub.add_parser("cache", help="store every training sample's teacher outputs")
-    add_common(p)
+    p = sub.add_parser("cache", help="store every training sample's teacher outputs (or --verify them)")
+    p.add_argument("config", type=Path, nargs="?", default=None, help="experiment YAML (to build the cache)")
+    add_common(p, config=False)
     add_threads(p, default=None)
+    p.add_argument("--verify", action="store_true",
+                   help="check RUN/cache's arrays against their full SHA-256 (opening checks only a fingerprint)")
     p.set_defaults(handler=cmd_cache)
 
     p = sub.add_parser("train", help="train a multimodal student with the config's method")

@@ -6,8 +6,10 @@ from pathlib import Path
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from g2d.commands import check_writable
     from g2d.report import build_report
 
+    check_writable(args.out, "--out", folder=False)
     report = build_report(args.run_dirs, args.out, posthoc=not args.logs_only, device=args.device,
                           refresh=args.refresh, title=args.title)
     for note in report.notes:

@@ -22,7 +22,7 @@ from g2d.data.common import (AudioOptions, CachedLoaderOptions, ClassName, Image
                              drop_duplicates, encoder_spec, file_splits, read_csv_rows, scale_targets)
 from g2d.data.preprocessed import Pipeline, Record, drop_missing
 from g2d.data.registry import DATASETS
-from g2d.data.validate import BadSamples
+from g2d.data.validate import MIN_CLASS_SAMPLES, BadSamples, check_class_support
 from g2d.validation import DataError
 
 Kind = Literal["audio", "image", "array", "numbers"]
@@ -40,7 +40,10 @@ class ManifestOptions(CachedLoaderOptions):
                                    "default: read from the first row")
     label_column: str = "label"
     task_type: Literal["classification", "regression"] = "classification"
-    classes: list[ClassName] | None = Field(None, description="label names in class order; default: sorted train labels")
+    classes: list[ClassName] | None = Field(None, description="label names in class order; default: sorted train "
+                                            "labels, each needing min_class_samples rows in more than one split")
+    min_class_samples: int = Field(MIN_CLASS_SAMPLES, ge=1, description="without `classes`: fewer rows make a "
+                                   "label an error (a typo?)")
     split_column: str = Field("split", description="train/val/test per row; when absent, test and val are carved")
     id_column: str = Field("id", description="unique sample ids, when the column exists")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="carved when there is no split column")
@@ -195,6 +198,30 @@ def to_record(where: str, row: dict[str, Any], opts: ManifestOptions, kinds: dic
     return Record(rid, sources, str(label).strip() if opts.task_type == "classification" else label, where), split
 
 
+def same_length_numbers(records: dict[str, list[Record]], kinds: dict[str, Kind],
+                        bad: BadSamples) -> dict[str, list[Record]]:
+    """Every row's inline-number vector of a modality has the first row's length; a row that
+    differs is reported (naming it, the first row and both lengths)."""
+    first: dict[str, Record] = {}
+    kept: dict[str, list[Record]] = {}
+    for split, recs in records.items():
+        kept[split] = []
+        for r in recs:
+            ok = True
+            for m, kind in kinds.items():
+                if kind != "numbers":
+                    continue
+                ref = first.setdefault(m, r)
+                if r.sources[m].shape != ref.sources[m].shape:
+                    bad.report(r.where, f"modality {m!r}: expected {ref.sources[m].size} numbers (as in "
+                                        f"{ref.where}), got {r.sources[m].size}")
+                    ok = False
+                    break
+            if ok:
+                kept[split].append(r)
+    return kept
+
+
 def class_list(labels: list[str]) -> list[str]:
     """Sorted unique labels (numerically when they are all integers)."""
     unique = sorted(set(labels))
@@ -247,8 +274,14 @@ def build_manifest(opts: ManifestOptions, provenance: dict[str, Any] | None = No
         parsed = to_record(where, row, opts, kinds, base, bad)
         if parsed is not None:
             records[parsed[1]] += drop_duplicates([parsed[0]], bad, seen)
-    classes = assign_targets(records, opts, bad)
+    records = same_length_numbers(records, kinds, bad)
     classification = opts.task_type == "classification"
+    if classification and opts.classes is None:
+        given = [(r, split) for split, recs in records.items() for r in recs]
+        check_class_support([r.target for r, _ in given], [r.where for r, _ in given],
+                            [s for _, s in given] if opts.split_column in columns else None, str(path),
+                            "classes", opts.min_class_samples)
+    classes = assign_targets(records, opts, bad)
     provenance = {"source": str(path), "format": "manifest", "kinds": kinds, **(provenance or {})}
     if opts.split_column not in columns:
         pool = drop_missing(records["train"], bad)

@@ -19,7 +19,8 @@ from g2d import io
 from g2d.data.base import DatasetInfo, DataSplits, TensorDataset
 from g2d.data.common import ClassName, carve_indices, scale_targets
 from g2d.data.registry import DATASETS, DatasetOptions
-from g2d.data.validate import check_finite_rows, check_not_empty, check_numeric, check_same_counts
+from g2d.data.validate import (MIN_CLASS_SAMPLES, check_class_support, check_finite_rows, check_not_empty,
+                               check_numeric, check_same_counts)
 from g2d.validation import DataError
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -28,10 +29,13 @@ SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "va
 def from_arrays(inputs: Mapping[str, Any], labels: Any, *, task: Literal["classification", "regression"] = "classification",
                 split: Sequence[str] | None = None, class_names: Sequence[str] | None = None,
                 val_fraction: float = 0.1, test_fraction: float = 0.2, split_seed: int = 0,
-                standardize: bool = False, source: str = "from_arrays") -> DataSplits:
+                standardize: bool = False, source: str = "from_arrays",
+                min_class_samples: int = MIN_CLASS_SAMPLES) -> DataSplits:
     """Check arrays + labels and split them: by ``split`` (train/val/test per sample), else carved
     (seeded, stratified): test first, then validation from the rest. ``standardize`` scales each
-    feature with the train split's mean and std."""
+    feature with the train split's mean and std. Without ``class_names`` the classes are 0..max
+    label, and a label with fewer than ``min_class_samples`` samples (or, with ``split``, in one
+    split only) is refused as a probable typo."""
     if len(inputs) < 1:
         raise DataError(f"{source}: expected at least one modality array, got none")
     arrays = {m: np.asarray(x) for m, x in inputs.items()}
@@ -51,6 +55,10 @@ def from_arrays(inputs: Mapping[str, Any], labels: Any, *, task: Literal["classi
     if classification:
         if not np.all(y == np.round(y)):
             raise DataError(f"{source}: classification labels must be integers, got values like {y[y != np.round(y)][:3]}")
+        if not class_names:
+            check_class_support(y.astype(np.int64).tolist(), [f"sample {i}" for i in range(len(y))],
+                                [SPLIT_NAMES.get(str(s).strip().lower(), str(s)) for s in split]
+                                if split is not None and len(split) == len(y) else None, source, "class_names", min_class_samples)
         num_classes = len(class_names) if class_names else int(y.max()) + 1
         outside = np.flatnonzero((y < 0) | (y >= num_classes))
         if len(outside):
@@ -137,7 +145,10 @@ class ArraysOptions(DatasetOptions):
                                                "null: in-memory splits passed to the API")
     modalities: list[str] = Field(..., min_length=1)
     task_type: Literal["classification", "regression"] = "classification"
-    class_names: list[ClassName] | None = None
+    class_names: list[ClassName] | None = Field(None, description="default: 0..max label, each needing "
+                                                "min_class_samples samples (in more than one split)")
+    min_class_samples: int = Field(MIN_CLASS_SAMPLES, ge=1, description="without `class_names`: fewer "
+                                   "samples make a label an error (a typo?)")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="carved when the file has no split array")
 
     def modality_names(self) -> list[str]:
@@ -169,4 +180,4 @@ def arrays(opts: ArraysOptions) -> DataSplits:
         raise DataError(f"{path}: not a readable .npz of numeric arrays ({err})") from None
     return from_arrays(inputs, labels, task=opts.task_type, split=split, class_names=opts.class_names,
                        val_fraction=opts.val_fraction, test_fraction=opts.test_fraction,
-                       split_seed=opts.split_seed, source=str(path))
+                       split_seed=opts.split_seed, source=str(path), min_class_samples=opts.min_class_samples)

@@ -61,23 +61,37 @@ class Pipeline:
     finishers: dict[str, Finish] | None = None
 
 
-def source_key(source: Any) -> str:
+def source_key(source: Any, contents: bool = False) -> str:
     """Identity of one source: inline numbers by content; a file by path, size and mtime; a folder
-    (frames) by the name, size and mtime of every file in it."""
+    (frames) by the name, size and mtime of every file in it. Size and mtime miss a file rewritten
+    with the same size and mtime (a copy tool that keeps times): ``contents`` hashes every file's
+    bytes instead (option ``hash_contents``; slower, reads every file once per run)."""
     if isinstance(source, np.ndarray):
         return hashlib.sha256(str(source.shape).encode() + np.ascontiguousarray(source, np.float64).tobytes()).hexdigest()
     path = Path(source)
     if path.is_dir():
         entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file())
+        if contents:
+            return f"{path}|" + ";".join(f"{n}:{_content_hash(path / n)}" for n, _, _ in entries)
         return f"{path}|" + ";".join(f"{n}:{size}:{mtime}" for n, size, mtime in entries)
+    if contents:
+        return f"{path}|{_content_hash(path)}"
     st = path.stat()
     return f"{path}|{st.st_size}|{st.st_mtime_ns}"
 
 
-def fingerprint_records(records: Sequence[Record], description: str) -> str:
+def _content_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fingerprint_records(records: Sequence[Record], description: str, contents: bool = False) -> str:
     digest = hashlib.sha256(f"v{FORMAT_VERSION}|{description}".encode())
     for r in records:
-        parts = [r.id, repr(float(r.target))] + [f"{m}={source_key(s)}" for m, s in sorted(r.sources.items())]
+        parts = [r.id, repr(float(r.target))] + [f"{m}={source_key(s, contents)}" for m, s in sorted(r.sources.items())]
         digest.update(("\x1f".join(parts) + "\n").encode())
     return digest.hexdigest()[:20]
 
@@ -224,7 +238,7 @@ class FileDataset(MultimodalDataset):
 
 def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetInfo, bad: BadSamples, *,
                        name: str, cache_root: Path | None, workers: int = 0,
-                       augment: bool = False) -> FileDataset:
+                       augment: bool = False, hash_contents: bool = False) -> FileDataset:
     """Check files, decode everything once (into the cache when ``cache_root`` is set), drop bad
     samples when ``bad.skip_bad``, and return the split."""
     records = drop_missing(records, bad)
@@ -233,8 +247,9 @@ def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetI
     if cache_root is None:
         good = decode_all(records, pipeline, bad, workers)
         kept = [records[i] for i in good]
-        return _nonempty(FileDataset(kept, pipeline, info, augment=augment), name)
-    key = fingerprint_records(records, pipeline.description)
+        sources = fingerprint_records(kept, pipeline.description, True) if hash_contents else None
+        return _nonempty(FileDataset(kept, pipeline, info, augment=augment, source_fingerprint=sources), name)
+    key = fingerprint_records(records, pipeline.description, hash_contents)
     folder = Path(cache_root) / f"{name.replace('/', '-')}-{key}"
     if not (folder / "manifest.json").exists():
         build_cache_folder(folder, records, pipeline, BadSamples(True), workers)
@@ -244,8 +259,9 @@ def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetI
     good = manifest["good"]
     kept = [records[i] for i in good]
     same = len(kept) == len(records)
+    sources = key if same else (fingerprint_records(kept, pipeline.description, True) if hash_contents else None)
     return _nonempty(FileDataset(kept, pipeline, info, augment=augment, cache_folder=folder, rows=good,
-                                 source_fingerprint=key if same else None), name)
+                                 source_fingerprint=sources), name)
 
 
 def _nonempty(ds: FileDataset, name: str) -> FileDataset:

@@ -114,3 +114,35 @@ def check_label_range(labels: np.ndarray, num_classes: int, where: str) -> None:
     if len(out):
         raise DataError(f"{where}: label {labels[out[0]].item()!r} at sample {int(out[0])} is outside the classes "
                         f"0..{num_classes - 1} ({len(out)} such samples)")
+
+
+#: Without an explicit class list, a class with fewer samples than this (over every split) is
+#: taken for a label typo; loaders expose it as the option ``min_class_samples``.
+MIN_CLASS_SAMPLES = 3
+
+
+def check_class_support(labels: Sequence[Any], where: Sequence[str], splits: Sequence[str] | None,
+                        source: str, class_option: str, min_samples: int = MIN_CLASS_SAMPLES) -> None:
+    """Refuse labels that look like typos when the classes were inferred from the data: a class
+    with fewer than ``min_samples`` samples, or (when the splits are given, not carved) seen in
+    one split only. The message names the label, its rows, and the options that accept it."""
+    rows: dict[Any, list[int]] = {}
+    for i, label in enumerate(labels):
+        rows.setdefault(label, []).append(i)
+    accept = (f"fix the label, or list the classes in data.options.{class_option} (or lower "
+              f"data.options.min_class_samples) to accept it on purpose")
+    for label, idx in rows.items():
+        shown = ", ".join(where[i] for i in idx[:5]) + (f", … ({len(idx)} in all)" if len(idx) > 5 else "")
+        if len(idx) < min_samples:
+            raise DataError(f"{source}: label {label!r} has only {len(idx)} sample(s) ({shown}); without "
+                            f"data.options.{class_option} every class needs at least {min_samples} — a typo? "
+                            f"{accept}")
+    distinct = set(splits or ())
+    if len(distinct) < 2:
+        return
+    for label, idx in rows.items():
+        seen = {splits[i] for i in idx}
+        if len(seen) == 1:
+            shown = ", ".join(where[i] for i in idx[:5]) + (f", … ({len(idx)} in all)" if len(idx) > 5 else "")
+            raise DataError(f"{source}: label {label!r} appears only in the {next(iter(seen))} split ({shown}); "
+                            f"every class needs samples in more than one split — a typo? {accept}")
