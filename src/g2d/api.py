@@ -76,7 +76,7 @@ def refuse_to_overwrite_teachers(run_dir: str | Path) -> None:
     trained = sorted(p.parent.name for p in (run_dir / "teachers").glob("*/card.json"))
     if not trained:
         return
-    students = sorted(p.name for p in (run_dir / "students").glob("*") if p.is_dir())
+    students = sorted(p.parent.name for p in (run_dir / "students").glob("*/result.json"))
     built = f" and students {students} built on them" if students else ""
     raise G2DError(f"{run_dir / 'teachers'} already holds trained teachers {trained}{built}; pass "
                    f"--overwrite to retrain them (the run's cache and students then no longer match), "
