@@ -30,6 +30,8 @@ def cmd_teachers(args: argparse.Namespace) -> int:
 
 
 def cmd_cache(args: argparse.Namespace) -> int:
+    if args.list or args.prune:
+        return preprocessed_cache(args)
     if args.verify:
         if args.out is None:
             raise ConfigError("--verify: name the run folder whose cache to check with --out RUN")
@@ -45,6 +47,22 @@ def cmd_cache(args: argparse.Namespace) -> int:
     run = output_folder(args.out, "run")
     path = api.cache_teacher_outputs(config, run)
     print(f"teacher-output cache written to {path}")
+    return 0
+
+
+def preprocessed_cache(args: argparse.Namespace) -> int:
+    """``g2d cache --list`` / ``--prune``: the preprocessed-input cache's entries."""
+    from g2d.data.preprocessed import default_cache_root
+    from g2d.data.preprocessed_store import format_entries, list_entries, prune
+
+    root = args.cache_dir or default_cache_root()
+    if args.prune:
+        if args.older_than is None and args.max_size is None:
+            raise ConfigError("--prune: say what to delete with --older-than DAYS and/or --max-size GIB")
+        removed = prune(root, args.older_than * 86400 if args.older_than is not None else None,
+                        int(args.max_size * 2**30) if args.max_size is not None else None)
+        print(f"removed {len(removed)} entries ({sum(e.size for e in removed) / 2**20:.1f} MiB) from {root}")
+    print(format_entries(list_entries(root)))
     return 0
 
 
@@ -94,6 +112,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_threads(p, default=None)
     p.add_argument("--verify", action="store_true",
                    help="check RUN/cache's arrays against their full SHA-256 (opening checks only a fingerprint)")
+    p.add_argument("--list", action="store_true",
+                   help="list the preprocessed-input cache's entries (size, age, last use, what made them)")
+    p.add_argument("--prune", action="store_true", help="delete preprocessed-input cache entries (never one "
+                   "in use): unused for --older-than DAYS, then least recently used beyond --max-size GIB")
+    p.add_argument("--older-than", dest="older_than", type=float, default=None, metavar="DAYS")
+    p.add_argument("--max-size", dest="max_size", type=float, default=None, metavar="GIB")
+    p.add_argument("--cache-dir", dest="cache_dir", type=Path, default=None,
+                   help="preprocessed-input cache folder (default $G2D_CACHE_DIR/preprocessed or ~/.cache/g2d/preprocessed)")
     p.set_defaults(handler=cmd_cache)
 
     p = sub.add_parser("train", help="train a multimodal student with the config's method")

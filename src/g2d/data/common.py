@@ -34,6 +34,9 @@ class CachedLoaderOptions(DatasetOptions):
     cache_dir: str | None = Field(None, description="where preprocessed arrays go; default "
                                                     "$G2D_CACHE_DIR or ~/.cache/g2d/preprocessed")
     decode_workers: int = Field(0, ge=0, description="processes that decode files when building")
+    cache_max_gib: float | None = Field(None, gt=0, description="cap on the preprocessed cache's total size: "
+                                        "after building an entry, the least recently used ones not in use "
+                                        "are evicted (`g2d cache --list` / `--prune` by hand)")
     hash_contents: bool = Field(False, description="identify each file by a hash of its bytes, not by its "
                                 "path, size and mtime (which miss a file rewritten with the same size and "
                                 "mtime); reads every file once per run")
@@ -167,7 +170,8 @@ def file_splits(records: dict[str, list], pipeline: Any, info: Any, opts: Cached
         provenance.update({"validation": "carved from train", **record})
     else:
         provenance.setdefault("validation", "given by the data set")
-    common = dict(cache_root=opts.cache_root(), workers=opts.decode_workers, hash_contents=opts.hash_contents)
+    common = dict(cache_root=opts.cache_root(), workers=opts.decode_workers, hash_contents=opts.hash_contents,
+                  max_cache_bytes=int(opts.cache_max_gib * 2**30) if opts.cache_max_gib else None)
     train = build_file_dataset(train_records, pipeline, info, bad, name=f"{name}/train", augment=augment, **common)
     val = build_file_dataset(val_records, pipeline, info, bad, name=f"{name}/val", **common)
     test = build_file_dataset(records["test"], pipeline, info, bad, name=f"{name}/test", **common)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import torch
 
 from g2d import io
 from g2d.data.base import Batch, DatasetInfo, MultimodalDataset
+from g2d.data.preprocessed_store import mark_in_use, prune
 from g2d.data.validate import BadSamples
 from g2d.validation import DataError
 
@@ -174,6 +176,7 @@ def build_cache_folder(folder: Path, records: Sequence[Record], pipeline: Pipeli
         del arrays
         io.write_json(tmp / "manifest.json", {
             "format": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "made_by": f"{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]} (in {os.getcwd()})",
             "transform": pipeline.description, "num_records": len(records), "good": good,
             "skipped": bad.skipped, "shapes": {m: list(s) for m, s in pipeline.stored_shapes.items()}})
 
@@ -194,6 +197,7 @@ class FileDataset(MultimodalDataset):
         dtype = torch.long if info.task == "classification" else torch.float32
         self.target = torch.tensor([r.target for r in self.records], dtype=dtype)
         self._arrays: dict[str, np.ndarray] | None = None
+        self.lease: Any = None  # the preprocessed-cache entry's in-use lock (see preprocessed_store)
         sources = source_fingerprint or fingerprint_records(self.records, pipeline.description)
         self._fingerprint = hashlib.sha256(f"{sources}|augment={augment}".encode()).hexdigest()[:16]
 
@@ -201,7 +205,7 @@ class FileDataset(MultimodalDataset):
         return len(self.records)
 
     def __getstate__(self) -> dict[str, Any]:  # worker processes re-open the memory maps
-        return {**self.__dict__, "_arrays": None}
+        return {**self.__dict__, "_arrays": None, "lease": None}  # the parent holds the lease
 
     def arrays(self) -> dict[str, np.ndarray] | None:
         if self.cache_folder is not None and self._arrays is None:
@@ -238,9 +242,11 @@ class FileDataset(MultimodalDataset):
 
 def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetInfo, bad: BadSamples, *,
                        name: str, cache_root: Path | None, workers: int = 0,
-                       augment: bool = False, hash_contents: bool = False) -> FileDataset:
+                       augment: bool = False, hash_contents: bool = False,
+                       max_cache_bytes: int | None = None) -> FileDataset:
     """Check files, decode everything once (into the cache when ``cache_root`` is set), drop bad
-    samples when ``bad.skip_bad``, and return the split."""
+    samples when ``bad.skip_bad``, and return the split. After building a new cache entry, the
+    least recently used entries not in use are evicted until the cache fits ``max_cache_bytes``."""
     records = drop_missing(records, bad)
     if not records:
         raise DataError(f"{name}: found an empty split (0 usable samples); every split needs at least one")
@@ -251,8 +257,12 @@ def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetI
         return _nonempty(FileDataset(kept, pipeline, info, augment=augment, source_fingerprint=sources), name)
     key = fingerprint_records(records, pipeline.description, hash_contents)
     folder = Path(cache_root) / f"{name.replace('/', '-')}-{key}"
-    if not (folder / "manifest.json").exists():
+    built = not (folder / "manifest.json").exists()
+    if built:
         build_cache_folder(folder, records, pipeline, BadSamples(True), workers)
+    lease = mark_in_use(folder)
+    if built and max_cache_bytes is not None:
+        prune(Path(cache_root), max_bytes=max_cache_bytes)
     manifest = json.loads((folder / "manifest.json").read_text())
     for entry in manifest["skipped"]:  # replay: raises unless skip_bad
         bad.report(entry["where"], entry["problem"])
@@ -260,8 +270,10 @@ def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetI
     kept = [records[i] for i in good]
     same = len(kept) == len(records)
     sources = key if same else (fingerprint_records(kept, pipeline.description, True) if hash_contents else None)
-    return _nonempty(FileDataset(kept, pipeline, info, augment=augment, cache_folder=folder, rows=good,
-                                 source_fingerprint=sources), name)
+    dataset = FileDataset(kept, pipeline, info, augment=augment, cache_folder=folder, rows=good,
+                          source_fingerprint=sources)
+    dataset.lease = lease  # the entry stays "in use" (never pruned) while this split is alive
+    return _nonempty(dataset, name)
 
 
 def _nonempty(ds: FileDataset, name: str) -> FileDataset:
