@@ -211,7 +211,9 @@ def describe_changes(stored: dict[str, Any], expected: dict[str, Any]) -> list[s
     changes = []
     if stored.get("format") != expected["format"]:
         changes.append(f"cache format {stored.get('format')} != {expected['format']}")
-    stored_t, expected_t = stored.get("teachers", {}), expected["teachers"]
+    stored_t, expected_t = stored.get("teachers"), expected["teachers"]
+    if not isinstance(stored_t, dict):
+        return changes + [f"the manifest records no teachers (got {stored_t!r})"]
     for m in sorted(set(stored_t) | set(expected_t)):
         if m not in stored_t:
             changes.append(f"modality {m!r}: no outputs in the cache")

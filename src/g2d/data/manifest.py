@@ -81,7 +81,12 @@ def read_manifest(path: Path) -> tuple[list[str], list[tuple[str, dict[str, Any]
         raise DataError(f"data.options.path: manifest {str(path)!r} does not exist")
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         rows, columns = [], []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start}); expected "
+                            f"one JSON object per line") from None
+        for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
