@@ -49,3 +49,31 @@ def test_unknown_modality_is_refused_at_config_load() -> None:
         tiny_config(method={"name": "mslr", "options": {"rates": {"audio": 0.1}}})
     with pytest.raises(ConfigError, match="scales: every value must be > 0"):
         tiny_config(method={"name": "mslr", "options": {"scales": {"weak": 0}}})
+
+
+def test_dynamic_rates_follow_each_modality_val_accuracy_every_window() -> None:
+    built = tiny("mslr", {"window": 2, "scales": {"weak": 2.0}}, lr=0.1)
+    history = [(0.4, 0.2), (0.6, 0.3), (0.6, 0.3), (0.3, 0.6)]
+    for epoch, (s, w) in enumerate(history):
+        built.method.on_epoch_end(epoch, {"modality_accuracy": {"strong": s, "weak": w}})
+        if epoch == 1:
+            built.step(epoch=2)  # the factors land on the groups at the next optimiser step
+            lrs = {g["name"]: g["lr"] for g in built.runner.optimizer.param_groups}
+            assert lrs["encoder.strong"] == pytest.approx(0.1 * 0.6 / 0.5)
+            assert lrs["encoder.weak"] == pytest.approx(0.2 * 0.3 / 0.25)
+            assert lrs["fusion"] == 0.1
+    built.step(epoch=4)
+    lrs = {g["name"]: g["lr"] for g in built.runner.optimizer.param_groups}
+    assert lrs["encoder.strong"] == pytest.approx(0.1 * 1.2 * 0.3 / 0.45)  # stalled then fell: smaller
+    assert lrs["encoder.weak"] == pytest.approx(0.2 * 1.2 * 0.6 / 0.45)
+    fresh = tiny("mslr", {"window": 2})
+    fresh.method.load_state_dict(built.method.state_dict())
+    assert fresh.method.modulators[0].factors == built.method.modulators[0].factors
+
+
+def test_keep_strategy_is_static() -> None:
+    built = tiny("mslr", {"strategy": "keep", "window": 1, "rates": {"weak": 0.3}}, lr=0.1)
+    assert built.method.modulators == []
+    built.method.on_epoch_end(0, {"modality_accuracy": {"strong": 0.9, "weak": 0.1}})
+    built.step()
+    assert {g["name"]: g["lr"] for g in built.runner.optimizer.param_groups}["encoder.weak"] == 0.3

@@ -55,6 +55,8 @@ class SplitMetrics:
         per = {m: self._scores(torch.cat(v), target) for m, v in self._modality_logits.items()}
         key = "accuracy" if self.task == "classification" else "mae"
         result[f"modality_{key}"] = {m: s[key] for m, s in per.items()}
+        result["modality_loss"] = {m: float(task_loss(torch.cat(v), target, self.task))
+                                   for m, v in self._modality_logits.items()}
         if self.task == "regression":
             result["modality_scores"] = per
         result["num_samples"] = int(target.shape[0])
