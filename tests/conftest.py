@@ -24,7 +24,7 @@ def tiny_config(**overrides: Any) -> ExperimentConfig:
         "model": {"encoders": {}},
         "teachers": {"epochs": 2, "optim": {"lr": 0.05}},
         "student": {"epochs": 2, "optim": {"lr": 0.05}},
-        "method": {"name": "g2d", "options": {"phases": [1]}},
+        "method": {"name": "g2d", "options": {"phases": [1], "ranking": "teacher", "schedule": "fixed"}},
         "device": "cpu",
     }
     for key, value in overrides.items():

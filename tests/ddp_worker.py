@@ -56,7 +56,7 @@ def make_trainer(batch_size: int, confident_a: bool) -> tuple[Trainer, TableTeac
     encoders = {m: {"name": "mlp", "options": {"hidden": [8], "out_dim": FEAT}} for m in MODALITIES}
     model = build_model(train.info, encoders, {"name": "concat"})
     context = MethodContext(MODALITIES, "classification", 2, model)
-    method = build_method("g2d", {"phases": [1]}, context)  # epoch 0: SMP phase, epoch 1: joint
+    method = build_method("g2d", {"phases": [1], "ranking": "teacher", "schedule": "fixed"}, context)  # epoch 0: SMP phase, epoch 1: joint
     config = TrainConfig(epochs=2, optim=OptimConfig(lr=0.1, momentum=0.9, weight_decay=0.01))
     trainer = Trainer(model, method, train, train, None, config, batch_size=batch_size, device="cpu",
                       teachers=teachers, progress=False)

@@ -9,8 +9,8 @@ from conftest import tiny_config
 def test_three_modalities_train_end_to_end(tmp_path):
     config = tiny_config(data__options={"num_modalities": 3, "num_train": 120, "num_val": 40, "num_test": 40,
                                         "dim": 6, "strong_dim": 6, "num_classes": 3},
-                         student__epochs=3, method__options={"phases": [1, 1]})
-    summary = run_methods(config, tmp_path, [MethodSpec("g2d", "g2d", {"phases": [1, 1]}), MethodSpec.parse("joint")],
+                         student__epochs=3, method__options={"phases": [1, 1], "ranking": "teacher", "schedule": "fixed"})
+    summary = run_methods(config, tmp_path, [MethodSpec("g2d", "g2d", {"phases": [1, 1], "ranking": "teacher", "schedule": "fixed"}), MethodSpec.parse("joint")],
                           progress=False)
     assert set(summary["teachers"]) == {"strong", "weak1", "weak2"}
     g2d = summary["methods"]["g2d"]
@@ -24,7 +24,7 @@ def test_three_modalities_train_end_to_end(tmp_path):
 def test_regression_trains_end_to_end_and_reports_regression_metrics(tmp_path):
     config = tiny_config(data__options={"task_type": "regression", "num_train": 120, "num_val": 40,
                                         "num_test": 40, "dim": 6, "strong_dim": 6},
-                         method__options={"phases": [1]})
+                         method__options={"phases": [1], "ranking": "teacher", "schedule": "fixed"})
     summary = run_methods(config, tmp_path, [MethodSpec.parse("g2d"), MethodSpec.parse("joint")], progress=False)
     test = summary["methods"]["g2d"]["test"]
     assert {"mse", "mae", "mape", "r2", "modality_mae"} <= set(test)

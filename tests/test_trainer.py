@@ -73,7 +73,7 @@ def test_checkpoint_files_are_safetensors_and_loadable_weights_only(tmp_path):
 
 
 def test_epoch_log_has_terms_confidences_and_prioritised_modality(tmp_path):
-    config = tiny_config(student__epochs=2, method__options={"phases": [1]})
+    config = tiny_config(student__epochs=2, method__options={"phases": [1], "ranking": "teacher", "schedule": "fixed"})
     api.train_teachers(config, tmp_path, progress=False)
     student = api.train_student(config, tmp_path, progress=False)
     first, second = student.result.history

@@ -22,7 +22,7 @@ def setup(precision: str, encoder: dict | None = None, shape: tuple[int, ...] = 
     info = DatasetInfo(MODS, "classification", 3, {m: shape for m in MODS})
     enc = encoder or {"name": "mlp", "options": {"hidden": [8], "out_dim": 5}}
     model = build_model(info, {m: enc for m in MODS}, {"name": "concat"})
-    method = build_method("g2d", {"phases": [1]}, MethodContext(MODS, "classification", 2, model))
+    method = build_method("g2d", {"phases": [1], "ranking": "teacher", "schedule": "fixed"}, MethodContext(MODS, "classification", 2, model))
     optim = build_optimizer(method.param_groups(model, 0.1), OptimConfig(lr=0.1, momentum=0.9, weight_decay=0.1))
     return model, method, StepRunner(model, optim, torch.device("cpu"), precision)
 

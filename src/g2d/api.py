@@ -30,7 +30,7 @@ from g2d.trainer import FitResult, Trainer, TeacherSource, evaluate
 from g2d.validation import G2DError
 
 __all__ = ["load_config", "parse_config", "load_data", "build_student", "train_teachers",
-           "load_teachers", "cache_teacher_outputs", "train_student", "evaluate_run", "StudentRun",
+           "load_teachers", "cache_teacher_outputs", "diagnose", "train_student", "evaluate_run", "StudentRun",
            "MethodSpec", "run_methods"]
 
 
@@ -114,6 +114,70 @@ def teacher_source(config: ExperimentConfig, splits: DataSplits, teachers: dict[
     return open_cache(cache_dir, teachers, splits.train, device)
 
 
+def teachers_for(config: ExperimentConfig, run_dir: Path, splits: DataSplits, progress: bool) -> dict[str, Teacher]:
+    """The run's teachers: loaded when every modality has one, trained otherwise."""
+    if all((run_dir / "teachers" / m / "card.json").exists() for m in splits.info.modalities):
+        return load_teachers(config, splits, run_dir / "teachers")
+    return train_teachers(config, run_dir, splits, progress=progress)
+
+
+def diagnose(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits | None = None, *,
+             probe_epochs: int | None = None, progress: bool = True) -> dict[str, Any]:
+    """Name the modality joint training neglects, before the student trains; writes
+    ``RUN/diagnosis.json``. Teachers (trained if missing) and a joint probe of ``probe_epochs``
+    (default a fifth of ``student.epochs``) see the train and val splits only — never test."""
+    from g2d.analysis.diagnose import confidence_on_split, summarize
+
+    run_dir = Path(run_dir)
+    splits = splits or load_data(config)
+    device = resolve_device(config.device)
+    teachers = teachers_for(config, run_dir, splits, progress)
+    notes: list[str] = []
+    source = teacher_source(config, splits, teachers, run_dir / "cache", device, notes)
+    epochs = probe_epochs or max(1, round(config.student.epochs / 5))
+    raw = config.model_dump(mode="json")
+    raw["method"] = {"name": "joint", "options": {}, "modulators": []}
+    raw["student"]["epochs"] = epochs
+    probe = parse_config(raw, "joint probe")
+    seed_everything(config.seed)
+    model = build_student(probe, splits)
+    trainer = Trainer(model, make_method(probe, splits, model), splits.train, splits.val, None, probe.student,
+                      batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
+                      device=device, precision=config.precision, seed=config.seed,
+                      num_workers=config.data.num_workers, progress=progress, description="joint probe",
+                      channels_last=config.channels_last)
+    trainer.fit()
+    metric = trainer.select_metric
+    key = "modality_accuracy" if splits.info.task == "classification" else "modality_mae"
+    confidence = confidence_on_split(model, source, splits.train, device, config.data.eval_batch_size)
+    result = summarize(splits.info.modalities, confidence,
+                       {m: t.card["val"][metric] for m, t in teachers.items()},
+                       trainer.history[-1]["val"][key], metric)
+    result["probe_epochs"] = epochs
+    if distributed.is_main():
+        io.write_json(run_dir / "diagnosis.json", result)
+    return result
+
+
+def resolve_auto_ranking(config: ExperimentConfig, run_dir: Path, splits: DataSplits,
+                         notes: list[str], progress: bool) -> ExperimentConfig:
+    """Replace SMP's ``ranking: auto`` by the order ``RUN/diagnosis.json`` recommends (diagnosing
+    first when there is none); the resolved config is what the student folder records."""
+    raw = config.model_dump(mode="json")
+    places = [raw["method"]["options"]] + [m["options"] for m in raw["method"]["modulators"]]
+    autos = [opts for opts in places if opts.get("ranking") == "auto"]
+    if not autos:
+        return config
+    path = run_dir / "diagnosis.json"
+    found = io.read_json(path) if path.exists() else diagnose(config, run_dir, splits, progress=progress)
+    order = found["recommended"]["order"]
+    for opts in autos:
+        opts.update({"ranking": "fixed", "order": order, "rank_every": None})
+    notes.append(f"smp ranking 'auto': the diagnosis ({path}) names {found['neglected']} as neglected; "
+                 f"prioritisation order {order}")
+    return parse_config(raw, f"{path} (auto ranking)")
+
+
 @dataclass
 class StudentRun:
     method: str
@@ -144,13 +208,14 @@ def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, split
     device = resolve_device(config.device)
     out_dir.mkdir(parents=True, exist_ok=True)
     main = distributed.is_main()
+    notes: list[str] = []
+    config = resolve_auto_ranking(config, run_dir, splits, notes, progress)
     if main:
         io.write_text(out_dir / "config.yaml", config.to_yaml())
         record_data(splits, run_dir)
     seed_everything(config.seed)
     model = build_student(config, splits)
     method = make_method(config, splits, model)
-    notes: list[str] = []
     source, teachers = None, None
     teachers_dir = Path(teachers_dir) if teachers_dir else run_dir / "teachers"
     if method.needs_teachers or (config.analysis.track and (teachers_dir / splits.info.modalities[0]).exists()):

@@ -287,8 +287,11 @@ class Trainer:
             extra = callback.on_epoch_end(self, epoch, row)
             if extra:
                 row.setdefault("analysis", {}).update(extra)
-        self.history.append(row)
         self.method.on_epoch_end(epoch, val)
+        summary = self.method.epoch_summary()
+        if summary:
+            row["modulators"] = summary
+        self.history.append(row)
         if self.out_dir is not None:
             if self.dist.is_main:
                 io.append_jsonl(self.out_dir / "metrics.jsonl", row)

@@ -78,6 +78,6 @@ def test_rerun_into_the_same_folder_rebuilds_the_teacher_cache(tmp_path: Path) -
     from tests.conftest import tiny_config
 
     for teacher_epochs in (1, 2):  # new teachers: the first run's cache no longer matches them
-        config = tiny_config(teachers__epochs=teacher_epochs, student__epochs=1, method__options={"phases": [0]})
+        config = tiny_config(teachers__epochs=teacher_epochs, student__epochs=1, method__options={"phases": [1]})
         result = run_dataset(config, ["late"], [0], tmp_path, log=lambda msg: None)
         assert len(result["fusions"]["late"]) == 1

@@ -48,7 +48,7 @@ def three_modality_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def three_modality_config(fusion: str):
     return tiny_config(data__options={"num_modalities": 3, "num_train": 96, "num_val": 32, "num_test": 32,
                                       "dim": 6, "num_classes": 3},
-                       method__options={"phases": [1, 1]}, student__epochs=3, teachers__epochs=1,
+                       method__options={"phases": [1, 1], "ranking": "teacher", "schedule": "fixed"}, student__epochs=3, teachers__epochs=1,
                        model__fusion={"name": fusion, "options": SMALL.get(fusion, {})})
 
 

@@ -11,7 +11,7 @@ from tests.methods.tiny import tiny
 
 def test_joint_plus_smp_leaves_the_suppressed_encoder_bit_for_bit_unchanged() -> None:
     # strong's teacher is confident, so SMP's first phase trains only the weak encoder
-    built = tiny("joint", modulators=[{"name": "smp", "options": {"phases": [2]}}], epochs=4,
+    built = tiny("joint", modulators=[{"name": "smp", "options": {"phases": [2], "ranking": "teacher", "schedule": "fixed"}}], epochs=4,
                  teacher_bias={"strong": 4.0}, weight_decay=1e-2)
     assert built.method.needs_teachers
     built.step(epoch=2)  # a joint-phase step first: every parameter has a momentum buffer
@@ -27,8 +27,8 @@ def test_joint_plus_smp_leaves_the_suppressed_encoder_bit_for_bit_unchanged() ->
 
 
 def test_g2d_equals_g2d_loss_plus_the_smp_modulator() -> None:
-    a = tiny("g2d", {"phases": [2]}, teacher_bias={"weak": 2.0})
-    b = tiny("g2d-loss", modulators=[{"name": "smp", "options": {"phases": [2]}}], teacher_bias={"weak": 2.0})
+    a = tiny("g2d", {"phases": [2], "ranking": "teacher", "schedule": "fixed"}, teacher_bias={"weak": 2.0})
+    b = tiny("g2d-loss", modulators=[{"name": "smp", "options": {"phases": [2], "ranking": "teacher", "schedule": "fixed"}}], teacher_bias={"weak": 2.0})
     for step, epoch in enumerate((0, 1, 2, 3)):
         a.step(epoch=epoch, step=step, batch=a.batch(16 * step))
         b.step(epoch=epoch, step=step, batch=b.batch(16 * step))

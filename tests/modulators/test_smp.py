@@ -11,13 +11,16 @@ from g2d.trainer import StepRunner, build_optimizer
 from g2d.config import OptimConfig
 
 
+PAPER = {"ranking": "teacher", "schedule": "fixed"}  # the paper's SMP: these tests pin it exactly
+
+
 def make(modalities, phases, epochs=10, method="g2d"):
     torch.manual_seed(0)
     info = DatasetInfo(tuple(modalities), "classification", 3, {m: (4,) for m in modalities})
     enc = {m: {"name": "mlp", "options": {"hidden": [8], "out_dim": 5}} for m in modalities}
     model = build_model(info, enc, {"name": "concat"})
     ctx = MethodContext(tuple(modalities), "classification", epochs, model)
-    meth = build_method(method, {"phases": phases}, ctx)
+    meth = build_method(method, {"phases": phases, **PAPER}, ctx)
     opt = build_optimizer(meth.param_groups(model, 0.1), OptimConfig(lr=0.1, momentum=0.9, weight_decay=0.1))
     return model, meth, StepRunner(model, opt, torch.device("cpu"), "fp32")
 
@@ -108,7 +111,7 @@ def test_smp_composes_with_joint_through_config_modulators():
     torch.manual_seed(0)
     model, _, runner = make(["a", "b"], [1], epochs=2)
     ctx = MethodContext(("a", "b"), "classification", 2, model)
-    meth = build("joint", {}, ctx, [{"name": "smp", "options": {"phases": [1]}}])
+    meth = build("joint", {}, ctx, [{"name": "smp", "options": {"phases": [1], **PAPER}}])
     assert meth.needs_teachers
     changed, *_ = step(model, meth, runner, 0, {"a": 0.9, "b": 0.1})
     assert changed == {"a": False, "b": True}

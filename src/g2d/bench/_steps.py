@@ -87,7 +87,8 @@ class StepCase:
         self.model = build_model(info, encoders, {"name": setup.fusion})
         prepare_model(self.model, setup.device, channels_last=setup.channels_last, compile=setup.compile)
         context = MethodContext(setup.modalities, "classification", 2, self.model)
-        options = {"phases": [1] * (len(setup.modalities) - 1)} if method == "g2d" else {}
+        paper_smp = {"phases": [1] * (len(setup.modalities) - 1), "ranking": "teacher", "schedule": "fixed"}
+        options = paper_smp if method == "g2d" else {}  # the paper's fixed phase: epoch 0 is an SMP step
         self.method = build_method(method, options, context)
         optim = build_optimizer(self.method.param_groups(self.model, 1e-3), OptimConfig(lr=1e-3))
         self.runner = StepRunner(self.model, optim, setup.device, setup.precision)

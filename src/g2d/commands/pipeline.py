@@ -90,6 +90,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from g2d.analysis.diagnose import format_diagnosis
+
+    config = _config(args)
+    run = args.out or default_run_dir("run")
+    result = api.diagnose(config, run, probe_epochs=args.probe_epochs, progress=show_progress(args))
+    print(format_diagnosis(result))
+    print(f"\nwritten {Path(run) / 'diagnosis.json'}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = api.evaluate_run(args.run_dir, device=args.device)
     print(format_summary(summary))
@@ -131,6 +142,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel (DDP) across the processes torchrun started (auto when WORLD_SIZE > 1)")
     p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("diagnose", help="which modality joint training neglects, whether the paper's SMP "
+                                        "ranking agrees, and the SMP settings to use (train/val only)")
+    add_common(p)
+    add_threads(p, default=None)
+    p.add_argument("--probe-epochs", type=int, default=None,
+                   help="epochs of the joint probe (default: a fifth of student.epochs)")
+    p.set_defaults(handler=cmd_diagnose)
 
     p = sub.add_parser("evaluate", help="test metrics of every student and teacher in a run folder")
     p.add_argument("run_dir", type=Path)

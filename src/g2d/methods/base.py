@@ -98,6 +98,13 @@ class Method:
         for modulator in self.modulators:
             modulator.on_epoch_end(epoch, val_metrics)
 
+    def epoch_summary(self) -> dict[str, Any]:
+        """Every modulator's figures of the epoch just ended, merged (logged under ``modulators``)."""
+        summary: dict[str, Any] = {}
+        for modulator in self.modulators:
+            summary.update(modulator.epoch_summary())
+        return summary
+
     def state_dict(self) -> dict[str, Any]:
         return {"modulators": [m.state_dict() for m in self.modulators]}
 

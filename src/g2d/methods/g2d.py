@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from g2d.methods.base import METHODS, Method, MethodContext
-from g2d.modulators.smp import SequentialModalityPrioritization, SMPOptions
+from g2d.modulators.smp import SequentialModalityPrioritization, SMPOptions, build_smp
 from g2d.objectives import g2d_objective, task_objective
 from g2d.registry import NoOptions, Options
 
@@ -21,8 +21,7 @@ class G2DOptions(DistillOptions, SMPOptions):
 
 
 def _smp(options: SMPOptions, context: MethodContext) -> SequentialModalityPrioritization:
-    return SequentialModalityPrioritization(options.resolved(len(context.modalities), context.epochs),
-                                            context.modalities)
+    return build_smp(options, context.modalities, context.task, context.epochs)
 
 
 @METHODS.register("joint", options=NoOptions)

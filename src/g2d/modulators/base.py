@@ -71,6 +71,10 @@ class Modulator:
     def on_epoch_end(self, epoch: int, val_metrics: dict[str, Any]) -> None:
         pass
 
+    def epoch_summary(self) -> dict[str, Any]:
+        """Figures of the epoch just ended for ``metrics.jsonl`` (read after ``on_epoch_end``)."""
+        return {}
+
     def state_dict(self) -> dict[str, Any]:
         return {}
 

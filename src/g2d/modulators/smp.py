@@ -1,36 +1,106 @@
 """Sequential Modality Prioritization (spec Eq. 6–8), with *complete* suppression.
 
-Phase k < M lasts ``phases[k]`` epochs: in each step only the modality ranked k-th least
-confident by the teachers on *this batch* learns; the last phase (the remaining epochs) is joint.
-Suppression is exact: the other encoders run without autograd, so their gradients are never
-computed and ``optimizer.step()`` leaves them bit-for-bit unchanged (momentum and weight decay
-included). Fusion/head parameters always learn. A suppressed encoder still runs in train mode, so
-its BatchNorm running statistics keep tracking the data, as in the reference implementation.
+In a prioritisation epoch only one modality's encoder learns; the others run without autograd,
+so their gradients are never computed and ``optimizer.step()`` leaves them bit-for-bit unchanged
+(momentum and weight decay included). Fusion/head parameters always learn. A suppressed encoder
+still runs in train mode, so its BatchNorm running statistics keep tracking the data, as in the
+reference implementation.
+
+Two choices make a schedule (both options of ``smp`` and of ``g2d``). The project's default is
+``ranking: neglect`` with ``schedule: adaptive``; the paper's exact SMP is ``ranking: teacher``
+with ``schedule: fixed`` (``configs/paper/``); the README's evidence table compares both.
+
+``ranking`` — which modality goes first:
+  * ``teacher`` (the paper, Eq. 5): ascending teacher confidence ρ^m; by default re-ranked on
+    every batch, exactly as the paper.
+  * ``neglect``: ascending *confidence ratio* ρ_s^m / ρ^m — the student's own mean true-label
+    probability from z_s^m over its teacher's (the paper's Fig. 6 quantity): the modality the
+    student has learnt least of its teacher goes first. Measured from outputs the step already
+    computes (no extra forward), summed on the device and read once per epoch; by default held
+    for an epoch, because a per-batch ranking flips as soon as the prioritised modality catches
+    up on a few batches. Before anything is measured (the first epoch) it falls back to the
+    teacher ranking of the batch.
+  * ``fixed``: the user's ``order``; ``auto``: an order recommended by ``g2d diagnose``
+    (resolved to ``fixed`` before the student is built, see :mod:`g2d.analysis.diagnose`).
+
+``schedule`` — for how long:
+  * ``fixed`` (the paper): phase k lasts ``phases[k]`` epochs and prioritises the k-th ranked
+    modality; the remaining epochs are joint.
+  * ``adaptive``: after one joint epoch (the first measurement), each epoch prioritises the first
+    ranked modality whose confidence ratio is still below ``1 − margin``; a modality is
+    prioritised for at most ``max_phase`` epochs and the schedule ends — joint for good — as soon
+    as no modality lags or the paper's total budget Σ τ is spent. No encoder is held back longer
+    than the student needs.
+
+Regression uses the same ratio with ρ = 1 − |σ(z) − y| (see :mod:`g2d.scoring`).
 """
 from __future__ import annotations
 
-from pydantic import Field
+import warnings
+from typing import Any, Literal
 
+import torch
+from pydantic import Field, model_validator
+from torch import Tensor
+
+from g2d import distributed
 from g2d.modulators.base import MODULATORS, Modulator, ModulatorContext, StepState
 from g2d.registry import ExperimentContext, Options
-from g2d.scoring import rank_ascending
+from g2d.scoring import rank_ascending, true_label_confidence
+
+Ranking = Literal["teacher", "neglect", "fixed", "auto"]
 
 
 class SMPOptions(Options):
     phases: list[int] | None = Field(
-        None, description="τ_1..τ_{M-1} in epochs (the last, joint phase is the remaining epochs); "
-                          "default: half the epochs, split evenly over the M-1 phases (paper, CREMA-D: "
-                          "τ_1=150 of 300)")
+        None, description="τ_1..τ_{M-1} in epochs (schedule 'fixed'; the last, joint phase is the remaining "
+                          "epochs); default: half the epochs, split evenly over the M-1 phases (paper, CREMA-D: "
+                          "τ_1=150 of 300). With schedule 'adaptive', Σ τ caps the prioritised epochs")
+    ranking: Ranking = Field("neglect", description="neglect (lowest student/teacher confidence ratio first; "
+                             "the project's default) | teacher (paper Eq. 5) | fixed (use 'order') | auto (order "
+                             "from g2d diagnose)")
+    order: list[str] | None = Field(None, description="modalities in priority order (ranking 'fixed')")
+    rank_every: Literal["batch", "epoch"] | None = Field(
+        None, description="re-rank on every batch or once per epoch; default: batch for 'teacher' (paper), "
+                          "epoch for 'neglect'")
+    schedule: Literal["fixed", "adaptive"] = Field(
+        "adaptive", description="adaptive (the project's default): prioritise a lagging modality until its "
+                                "confidence ratio is within 'margin' of its teacher, at most 'max_phase' epochs | "
+                                "fixed: phases of τ epochs (paper)")
+    margin: float = Field(0.1, ge=0, lt=1, description="adaptive: a modality has caught up when its "
+                          "confidence ratio ρ_s/ρ_t >= 1 - margin")
+    max_phase: int | None = Field(None, gt=0, description="adaptive: most epochs one modality is prioritised; "
+                                  "default a tenth of the epochs (at least 1)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "SMPOptions":
+        if self.ranking == "fixed" and not self.order:
+            raise ValueError("ranking 'fixed' needs 'order': the modalities in priority order")
+        if self.schedule == "adaptive" and self.rank_every == "batch":
+            raise ValueError("schedule 'adaptive' decides once per epoch: rank_every must be 'epoch' (or unset)")
+        if self.ranking == "fixed" and self.rank_every == "batch":
+            raise ValueError("ranking 'fixed' does not change between batches: leave rank_every unset")
+        return self
 
     def check_against(self, context: ExperimentContext) -> None:
         m = len(context.modalities)
+        if self.order is not None and sorted(self.order) != sorted(context.modalities):
+            raise ValueError(f"order: expected each of the modalities {list(context.modalities)} once, "
+                             f"got {self.order}")
         if self.phases is None:
+            if context.epochs < 2 * (m - 1):
+                warnings.warn(f"smp: phases default to 0 epochs with student.epochs = {context.epochs} and "
+                              f"{m} modalities (the default τ is epochs // (2(M-1)), which needs epochs >= "
+                              f"{2 * (m - 1)}): this trains the G2D loss without any prioritisation; set "
+                              f"student.epochs >= {2 * (m - 1)} or method.options.phases", UserWarning,
+                              stacklevel=2)
             return
         if len(self.phases) != m - 1:
             raise ValueError(f"phases: expected {m - 1} values (τ_1..τ_{{M-1}}) for M={m} modalities "
                              f"{list(context.modalities)}, got {len(self.phases)}: {self.phases}")
-        if any(p < 0 for p in self.phases):
-            raise ValueError(f"phases: every τ must be >= 0 epochs, got {self.phases}")
+        if any(p <= 0 for p in self.phases):
+            raise ValueError(f"phases: every τ must be >= 1 epoch, got {self.phases} (for no prioritisation "
+                             f"use method 'g2d-loss')")
         if sum(self.phases) > context.epochs:
             raise ValueError(f"phases: τ_1+…+τ_{{M-1}} = {sum(self.phases)} exceeds student.epochs = "
                              f"{context.epochs}")
@@ -43,29 +113,137 @@ class SMPOptions(Options):
 
 
 class SequentialModalityPrioritization(Modulator):
-    needs_teachers = True  # ranks modalities by the teachers' confidence ρ
+    """One modality learns per step of a prioritisation epoch; which one and for how long is set
+    by the ranking and the schedule (module docstring)."""
 
-    def __init__(self, phases: list[int], modalities: tuple[str, ...]) -> None:
-        self.phases, self.modalities = list(phases), modalities
+    needs_teachers = True  # every ranking and schedule reads the teachers' confidences
+
+    def __init__(self, phases: list[int], modalities: tuple[str, ...], task: str = "classification", *,
+                 ranking: Ranking = "teacher", order: list[str] | None = None,
+                 rank_every: str | None = None, schedule: str = "fixed", margin: float = 0.1,
+                 max_phase: int | None = None) -> None:
+        if ranking == "auto":
+            raise ValueError("smp ranking 'auto' must be resolved from a diagnosis before the method is built "
+                             "(g2d train / api.train_student do it; or run `g2d diagnose` and set ranking "
+                             "'fixed' with its recommended order)")
+        self.phases, self.modalities, self.task = list(phases), modalities, task
         self.boundaries = [sum(phases[:k + 1]) for k in range(len(phases))]
+        self.ranking, self.order, self.schedule, self.margin = ranking, list(order or modalities), schedule, margin
+        self.rank_every = rank_every or ("batch" if ranking == "teacher" and schedule == "fixed" else "epoch")
+        self.max_phase = max_phase or max(phases or [0]) or 1
+        self.budget = sum(phases)  # adaptive: at most the paper's total prioritisation epochs
+        self._sums: Tensor | None = None  # (2, M): Σ student ρ_s^m, Σ teacher ρ^m over this epoch's samples
+        self._last_batch: Tensor | None = None
+        self.measured: dict[str, dict[str, float]] | None = None  # last epoch's ratio and teacher ρ
+        self.used = {m: 0 for m in modalities}  # prioritised epochs per modality
+        self.finished = False
+        self.current: tuple[int, str | None] | None = None  # (epoch, prioritised modality) once decided
+        self.history: list[dict[str, Any]] = []  # per epoch: who was prioritised, the measured ratios
+        self._chosen_this_epoch: set[str] = set()
 
+    # ---- which modality learns ---------------------------------------------------------------
     def phase(self, epoch: int) -> int:
-        """0-based phase index of ``epoch``; ``len(phases)`` is the joint phase."""
+        """0-based phase index of ``epoch`` under the fixed schedule; ``len(phases)`` is joint."""
         return next((k for k, end in enumerate(self.boundaries) if epoch < end), len(self.phases))
 
     def select_active(self, state: StepState) -> frozenset[str] | None:
-        k = self.phase(state.epoch)
-        if k == len(self.phases):
-            return None
         if state.confidence is None:
             raise RuntimeError("SMP needs teacher confidences; the method provided none")
-        chosen = rank_ascending(state.confidence, self.modalities)[k]
-        state.log["smp_phase"] = k
+        chosen = self.fixed_choice(state) if self.schedule == "fixed" else self.adaptive_choice(state.epoch)
+        if chosen is None:
+            return None
+        self._chosen_this_epoch.add(chosen)
         return frozenset({chosen})
+
+    def fixed_choice(self, state: StepState) -> str | None:
+        k = self.phase(state.epoch)
+        return None if k == len(self.phases) else self.ranked(state)[k]
+
+    def adaptive_choice(self, epoch: int) -> str | None:
+        if self.current is None or self.current[0] != epoch:
+            self.current = (epoch, self.decide_epoch())
+        return self.current[1]
+
+    def decide_epoch(self) -> str | None:
+        """The adaptive schedule's pick for a new epoch, from the last epoch's measurement."""
+        if self.finished or self.measured is None:
+            return None
+        spent = sum(self.used.values())
+        lagging = [m for m in self.epoch_order() if self.measured[m]["ratio"] < 1 - self.margin
+                   and self.used[m] < self.max_phase]
+        if not lagging or spent >= self.budget:
+            self.finished = True  # joint from here on: never freeze an encoder that has caught up
+            return None
+        self.used[lagging[0]] += 1
+        return lagging[0]
+
+    def ranked(self, state: StepState) -> list[str]:
+        """Modalities in priority order for this step (fixed schedule)."""
+        if self.ranking == "fixed":
+            return self.order
+        if self.ranking == "neglect" and self.rank_every == "batch" and self._last_batch is not None:
+            ratio = self._last_batch[0] / self._last_batch[1].clamp_min(1e-12)
+            return rank_ascending(dict(zip(self.modalities, ratio.tolist())), self.modalities)
+        if self.rank_every == "epoch" and self.measured is not None:
+            return self.epoch_order()
+        return rank_ascending(state.confidence, self.modalities)  # paper: this batch's teacher ρ
+
+    def epoch_order(self) -> list[str]:
+        """Priority order from the last epoch's measurement (declared order before any)."""
+        if self.ranking == "fixed" or self.measured is None:
+            return self.order
+        key = "ratio" if self.ranking == "neglect" else "teacher"
+        return rank_ascending({m: v[key] for m, v in self.measured.items()}, self.modalities)
+
+    # ---- measuring the confidence ratio ------------------------------------------------------
+    def on_after_backward(self, state: StepState) -> None:
+        if state.output is None or state.teacher is None:
+            return
+        target = state.batch.target
+        with torch.no_grad():
+            sums = torch.stack([torch.stack([
+                true_label_confidence(state.output.modality_logits[m].detach(), target, self.task).sum(),
+                true_label_confidence(state.teacher.logits[m], target, self.task).sum()])
+                for m in self.modalities], dim=1)
+        self._last_batch = sums
+        self._sums = sums if self._sums is None else self._sums + sums
+
+    def on_epoch_end(self, epoch: int, val_metrics: dict[str, Any]) -> None:
+        if self._sums is not None:
+            local = self._sums.double().tolist()  # the epoch's one device->host read
+            flat = {f"{row}.{m}": local[row][j] for row in (0, 1) for j, m in enumerate(self.modalities)}
+            totals, _ = distributed.all_reduce_sums(flat, 0)  # every rank decides the same schedule
+            self.measured = {m: {"ratio": totals[f"0.{m}"] / max(totals[f"1.{m}"], 1e-12),
+                                 "teacher": totals[f"1.{m}"]} for m in self.modalities}
+            self._sums = None
+        self.history.append({"epoch": epoch, "prioritised": sorted(self._chosen_this_epoch),
+                             "ratio": {m: round(v["ratio"], 4) for m, v in (self.measured or {}).items()}})
+        self._chosen_this_epoch = set()
+
+    def epoch_summary(self) -> dict[str, Any]:
+        return {"smp": self.history[-1]} if self.history else {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"measured": self.measured, "used": dict(self.used), "finished": self.finished,
+                "current": list(self.current) if self.current else None, "history": list(self.history)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.measured, self.finished = state.get("measured"), state.get("finished", False)
+        self.used = dict(state.get("used") or {m: 0 for m in self.modalities})
+        self.current = tuple(state["current"]) if state.get("current") else None
+        self.history = list(state.get("history") or [])
+
+
+def build_smp(options: SMPOptions, modalities: tuple[str, ...], task: str,
+              epochs: int) -> SequentialModalityPrioritization:
+    """SMP as the options describe it (shared by the ``smp`` modulator and the G2D methods)."""
+    return SequentialModalityPrioritization(
+        options.resolved(len(modalities), epochs), modalities, task, ranking=options.ranking, order=options.order,
+        rank_every=options.rank_every, schedule=options.schedule, margin=options.margin,
+        max_phase=options.max_phase or max(1, epochs // 10))
 
 
 @MODULATORS.register("smp", options=SMPOptions)
 def smp(options: SMPOptions, context: ModulatorContext) -> SequentialModalityPrioritization:
-    """Sequential Modality Prioritization: only the k-th least confident modality learns in phase k."""
-    return SequentialModalityPrioritization(options.resolved(len(context.modalities), context.epochs),
-                                            context.modalities)
+    """Sequential Modality Prioritization: one modality learns at a time, by ranking and schedule."""
+    return build_smp(options, context.modalities, context.task, context.epochs)

@@ -70,6 +70,10 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, posthoc: bool =
     colours = legend(palette.modalities, "Modalities") + legend(palette.methods, "Students")
     body = [
         section("runs", "Runs", "What was trained, on what.", sections.overview(runs) + colours),
+        *([section("diagnosis", "Diagnosis", "From `g2d diagnose` (train and validation splits only): which "
+                   "modality a short joint probe neglects (lowest confidence ratio) and whether the paper's "
+                   "SMP ranking (least confident teacher first) agrees.", sections.diagnosis_table(runs))]
+          if any(r.diagnosis for r in runs) else []),
         section("results", "Results", "Test split at each student's selected checkpoint (best validation "
                 "epoch). Rows: the fused prediction, then each modality's own output z_s^m through the "
                 "fusion head; the teacher column is that modality's unimodal teacher. Bold: best student.",

@@ -26,6 +26,7 @@ class RunRecord:
     teacher_histories: dict[str, list[dict[str, Any]]]
     configs: dict[str, dict[str, Any]]  # student name -> resolved config
     posthoc: dict[str, Any] = field(default_factory=dict)  # student name -> analyse_run() result
+    diagnosis: dict[str, Any] | None = None  # diagnosis.json of `g2d diagnose`, when the run has one
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -79,7 +80,8 @@ def load_run(path: str | Path, label: str | None = None) -> RunRecord:
         summary=summary,
         histories={d.name: io.read_jsonl(d / "metrics.jsonl") for d in student_dirs},
         teacher_histories={p.parent.name: io.read_jsonl(p) for p in sorted((path / "teachers").glob("*/metrics.jsonl"))},
-        configs=configs)
+        configs=configs,
+        diagnosis=io.read_json(path / "diagnosis.json") if (path / "diagnosis.json").exists() else None)
 
 
 def unique_labels(paths: list[Path]) -> list[str]:

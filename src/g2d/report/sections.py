@@ -7,7 +7,7 @@ from g2d.analysis.cost import cost_summary, overhead
 from g2d.analysis.logs import smp_schedule
 from g2d.metrics import higher_is_better
 from g2d.report.curves import METRIC_LABELS, scale
-from g2d.report.html import card, fmt, row, table
+from g2d.report.html import card, esc, fmt, row, table
 from g2d.report.runs import RunRecord
 from g2d.report.style import method_order
 from g2d.report.table import results_grid
@@ -62,6 +62,28 @@ def smp_table(runs: list[RunRecord]) -> str:
                              f"of steps)" for s in spans) or "none: every encoder learns in every step"
             rows.append([method, text])
         cards.append(card(run.label, table(["student", "prioritised modality (SMP)"], rows)))
+    return row(cards)
+
+
+def diagnosis_table(runs: list[RunRecord]) -> str:
+    """Per run with a ``diagnosis.json``: teachers, the joint probe, the neglected modality."""
+    cards = []
+    for run in runs:
+        d = run.diagnosis
+        if not d:
+            continue
+        metric = d["metric"]
+        rows = [[m + (" (neglected)" if m == d["neglected"] else ""), fmt(v["teacher_val"], 4),
+                 fmt(v["teacher_rho_train"], 3), fmt(v["probe_val"], 4), fmt(v["confidence_ratio"], 3)]
+                for m, v in d["modalities"].items()]
+        rec = d["recommended"]
+        text = (f"<p>Least confident teacher: {esc(d['least_confident_teacher'])}; paper ranking agrees: "
+                f"{'yes' if d['paper_ranking_agrees'] else 'no'}. Recommended: ranking <code>{esc(rec['ranking'])}"
+                f"</code>, order {esc(', '.join(rec['order']))}, schedule <code>{esc(rec['schedule'])}</code>. "
+                f"{esc(rec['reason'])}.</p>")
+        header = ["modality", f"teacher val {metric}", "teacher ρ (train)",
+                  f"joint probe z_s val {metric} ({d.get('probe_epochs', '?')} epochs)", "ratio ρ_s/ρ_t"]
+        cards.append(card(run.label, table(header, rows) + text))
     return row(cards)
 
 

@@ -1,0 +1,252 @@
+"""``g2d bench evidence``: does G2D beat joint training on real data? Paired, multi-seed evidence.
+
+Five real data sets built from ``../shared/data`` (see its README), chosen so that the paper's
+premise (the least confident teacher is the modality joint training neglects) holds on some and
+fails on others:
+
+* ``av-5db``  — AV-digits, audio at −5 dB: the *image* teacher is the less confident one, but joint
+  training neglects the *audio* (premise fails);
+* ``av-10db`` — AV-digits, audio at −10 dB: the audio teacher is the weaker one and is neglected
+  (premise holds);
+* ``cremad-digits`` — FSDD speech + MNIST frames in CREMA-D layout (premise holds);
+* ``mfeat-pix-mor`` and ``mfeat-fac-fou-mor`` — UCI mfeat views (two and three modalities).
+
+Columns: joint, the G2D loss alone, G2D with the paper's SMP (teacher ranking, fixed τ), G2D with
+the project's default SMP, and UMT (the strongest baseline of our AV-digits Table 1 that needs no
+extra backward pass). Every cell is the test metric at the validation-selected epoch; for each
+method the paired difference to joint over seeds (same seed = same teachers, same cache) with a
+95 % Student-t interval; per-modality accuracy of the student's own path z_s^m next to its teacher,
+and the SMP schedule each run took. Budgets in the paper's shape: teachers and students have their
+own epochs, teachers stop early on validation, late fusion (the paper's choice; ``--fusion concat``
+for the other), Adam at a constant rate (``--decay-at 0.5``: ×0.1 at the end of the paper's SMP
+phase, which in a short budget kept the audio encoder the paper's ranking froze from ever
+recovering).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from g2d import io
+from g2d.api import MethodSpec, run_methods
+from g2d.bench.grid import markdown_table, publish
+from g2d.bench.real_digits import ensure_av_digits, shared_paths
+from g2d.config import ExperimentConfig, parse_config
+from g2d.data import build_splits
+
+# Student-t 97.5 % quantiles by degrees of freedom (two-sided 95 % intervals); normal beyond 30.
+T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+        10: 2.228, 12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
+
+SETS = ["av-5db", "av-10db", "cremad-digits", "mfeat-pix-mor", "mfeat-fac-fou-mor"]
+
+
+def methods() -> list[MethodSpec]:
+    """The suite's columns: baselines, the paper's G2D and the project's default G2D."""
+    return [MethodSpec("joint", "joint"), MethodSpec("g2d-loss", "g2d-loss"),
+            MethodSpec("g2d-paper", "g2d", {"ranking": "teacher", "schedule": "fixed"}),
+            MethodSpec("g2d", "g2d", {}), MethodSpec("umt", "umt")]
+
+
+@dataclass(frozen=True)
+class Budget:
+    teacher_epochs: int
+    student_epochs: int
+    lr: float
+    patience: int
+    decay_at: float
+
+
+def train_block(epochs: int, lr: float, patience: int | None = None, decay_at: float = 0.5) -> dict[str, Any]:
+    """Adam with one ×0.1 decay at ``decay_at`` of the epochs (0.5: the end of the paper's SMP phase;
+    0: constant lr)."""
+    step = max(1, round(epochs * decay_at)) if decay_at > 0 else None
+    return {"epochs": epochs, "patience": patience,
+            "optim": {"name": "adam", "lr": lr, "weight_decay": 1e-4, "step_size": step, "gamma": 0.1}}
+
+
+def experiment(data: dict[str, Any], encoders: dict[str, Any], fusion: str, budget: Budget,
+               name: str) -> ExperimentConfig:
+    return parse_config({
+        "data": {**data, "batch_size": 64}, "model": {"encoders": encoders, "fusion": {"name": fusion}},
+        "teachers": train_block(budget.teacher_epochs, budget.lr, budget.patience, budget.decay_at),
+        "student": train_block(budget.student_epochs, budget.lr, None, budget.decay_at), "device": "cpu",
+        "analysis": {"track": False}}, f"evidence config {name!r}")
+
+
+def cnn(width: float) -> dict[str, Any]:
+    return {"name": "resnet18", "options": {"width": width}}
+
+
+def mlp() -> dict[str, Any]:
+    return {"name": "mlp", "options": {"hidden": [128], "out_dim": 64}}
+
+
+def build_configs(args: argparse.Namespace) -> dict[str, ExperimentConfig]:
+    """The suite's experiments (only those asked for), data folders built on first use."""
+    paths = shared_paths(Path(args.shared))
+    data_dir = Path(args.data_dir)
+    av = Budget(args.teacher_epochs, args.av_epochs, 2e-3, 5, args.decay_at)
+    tab = Budget(args.mfeat_epochs, args.mfeat_epochs, 1e-3, 10, args.decay_at)
+    configs: dict[str, ExperimentConfig] = {}
+    for name, snr in (("av-5db", -5.0), ("av-10db", -10.0)):
+        if name in args.only:
+            root = ensure_av_digits(paths, data_dir / f"snr{snr:g}", snr)
+            configs[name] = experiment({"name": "avmnist", "options": {"root": str(root)}},
+                                       {"image": cnn(args.width), "audio": cnn(args.width)}, args.fusion, av, name)
+    if "cremad-digits" in args.only:
+        root = ensure_cremad_digits(paths, data_dir / "cremad-digits")
+        options = {"root": str(root), "classes": [str(d) for d in range(10)],
+                   "audio": {"size": [64, 64]}, "image": {"channels": 1, "size": 32, "num_frames": 1},
+                   "cache_dir": str(data_dir / "preprocessed")}
+        configs["cremad-digits"] = experiment({"name": "cremad", "options": options},
+                                              {"audio": cnn(args.width), "video": cnn(args.width)},
+                                              args.fusion, av, "cremad-digits")
+        build_splits("cremad", configs["cremad-digits"].data.options)  # decode once, before workers share it
+    for name, views in (("mfeat-pix-mor", ["pix", "mor"]), ("mfeat-fac-fou-mor", ["fac", "fou", "mor"])):
+        if name in args.only:
+            configs[name] = experiment({"name": "mfeat", "options": {"root": str(paths["mfeat"]), "views": views}},
+                                       {v: mlp() for v in views}, args.fusion, tab, name)
+    return configs
+
+
+def ensure_cremad_digits(paths: dict[str, Path], folder: Path) -> Path:
+    from g2d.data.av_digits import make_cremad_digits
+
+    if not (folder / "test.csv").exists():
+        make_cremad_digits(paths["fsdd"], paths["mnist"], folder)
+    return folder
+
+
+# ---- running: one cell = one data set × one seed (teachers once, then every method) ------------
+def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, Any]]], threads: int) -> dict[str, Any]:
+    """Train one seed of one data set; a finished cell (its summary.json) is read back, not rerun."""
+    import torch
+
+    torch.set_num_threads(threads)
+    summary_path = Path(out) / "summary.json"
+    labels = [label for label, _, _ in specs]
+    if summary_path.exists():
+        summary = io.read_json(summary_path)
+        if all(label in summary["methods"] for label in labels):
+            return summary
+    config = parse_config(json.loads(config_json), "evidence cell")
+    summary = run_methods(config, out, [MethodSpec(*s) for s in specs], progress=False)
+    summary["schedules"] = {label: schedule(Path(out) / "students" / label) for label in labels}
+    io.write_json(summary_path, summary)
+    return summary
+
+
+def schedule(student_dir: Path) -> dict[str, int]:
+    """Epochs in which each modality was prioritised alone (SMP's log in metrics.jsonl)."""
+    counts: dict[str, int] = {}
+    for line in (student_dir / "metrics.jsonl").read_text().splitlines():
+        for m in json.loads(line).get("modulators", {}).get("smp", {}).get("prioritised", []):
+            counts[m] = counts.get(m, 0) + 1
+    return counts
+
+
+def run_suite(configs: dict[str, ExperimentConfig], args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    specs = [(s.label, s.method, s.options) for s in methods() if s.label in args.methods]
+    jobs = {}
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for name, config in configs.items():
+            for seed in args.seeds:
+                raw = config.model_dump(mode="json") | {"seed": seed}
+                out = str(Path(args.out) / name / f"seed-{seed}")
+                jobs[(name, seed)] = pool.submit(run_cell, json.dumps(raw), out, specs, args.threads)
+        return {name: [jobs[(name, s)].result() for s in args.seeds] for name in configs}
+
+
+# ---- tables -------------------------------------------------------------------------------------
+def paired_ci(diffs: list[float]) -> tuple[float, float]:
+    """Mean and half-width of the 95 % Student-t interval of paired differences."""
+    n = len(diffs)
+    if n < 2:
+        return diffs[0], math.nan
+    df = n - 1
+    t = T975.get(df) or next((T975[k] for k in sorted(T975) if k >= df), 1.960)
+    return statistics.mean(diffs), t * statistics.stdev(diffs) / math.sqrt(n)
+
+
+def pct(values: list[float]) -> str:
+    vals = [100 * v for v in values]
+    return f"{statistics.mean(vals):.1f} ± {statistics.stdev(vals):.1f}" if len(vals) > 1 else f"{vals[0]:.1f}"
+
+
+def fused_table(results: dict[str, list[dict[str, Any]]], labels: list[str]) -> str:
+    """One row per data set: mean ± std of each method, and each method's paired Δ vs joint."""
+    header = ["data set"] + labels + [f"Δ {label} − joint [95% CI]" for label in labels if label != "joint"]
+    rows = []
+    for name, cells in results.items():
+        acc = {label: [c["methods"][label]["test"]["accuracy"] for c in cells] for label in labels}
+        row = [name] + [pct(acc[label]) for label in labels]
+        for label in labels[1:]:
+            mean, half = paired_ci([a - j for a, j in zip(acc[label], acc["joint"])])
+            row.append(f"{100 * mean:+.1f} [{100 * (mean - half):+.1f}, {100 * (mean + half):+.1f}]")
+        rows.append(row)
+    return markdown_table(header, rows)
+
+
+def modality_table(name: str, cells: list[dict[str, Any]], labels: list[str]) -> str:
+    """z_s^m accuracy of every method next to the teachers', and the prioritised epochs."""
+    modalities = cells[0]["modalities"]
+    rows = [["teacher"] + [pct([c["teachers"][m]["test"]["accuracy"] for c in cells]) for m in modalities] + ["-"]]
+    for label in labels:
+        accs = [pct([c["methods"][label]["test"]["modality_accuracy"][m] for c in cells]) for m in modalities]
+        counts = {m: statistics.mean(c.get("schedules", {}).get(label, {}).get(m, 0) for c in cells)
+                  for m in modalities}
+        prioritised = ", ".join(f"{m} {v:.1f}" for m, v in counts.items() if v) or "none"
+        rows.append([label] + accs + [prioritised])
+    return f"#### {name}: each modality's own output z_s^m (test %)\n\n" + markdown_table(
+        ["model"] + list(modalities) + ["epochs prioritised alone (mean)"], rows)
+
+
+def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, wall: float) -> str:
+    labels = [s.label for s in methods() if s.label in args.methods]
+    head = (f"Test accuracy (%) at the validation-selected epoch, mean ± std over seeds {args.seeds}; Δ: paired "
+            f"difference to joint (same seed, same teachers) with its 95 % Student-t interval. AV sets: "
+            f"ResNet-18 width {args.width}, teachers ≤ {args.teacher_epochs} epochs (early stop on val), students "
+            f"{args.av_epochs} epochs; mfeat: MLP, {args.mfeat_epochs} epochs; {args.fusion} fusion; Adam, "
+            f"{'constant lr' if not args.decay_at else f'lr ×0.1 at {args.decay_at:g} of the epochs'}. Wall time {wall / 60:.0f} min ({args.workers} workers × {args.threads} thread).\n\n")
+    body = fused_table(results, labels) + "\n\n" + "\n\n".join(
+        modality_table(name, cells, labels) for name, cells in results.items())
+    return head + body + "\n"
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    configs = build_configs(args)
+    results = run_suite(configs, args)
+    io.write_json(Path(args.out) / "evidence.json", results)
+    publish(report(results, args, time.perf_counter() - start), Path(args.out) / "evidence.md")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evidence", help="G2D vs joint on real data: paired differences over seeds, per-modality "
+                                        "accuracy, SMP schedules")
+    p.add_argument("--out", default="runs/bench/evidence", help="output folder (resumable: finished cells are kept)")
+    p.add_argument("--shared", default="../shared/data", help="folder with fsdd/, mnist/, mfeat/")
+    p.add_argument("--data-dir", default="runs/data", help="where the built data sets are written")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--only", nargs="+", choices=SETS, default=SETS, help="data sets to run")
+    p.add_argument("--methods", nargs="+", choices=[s.label for s in methods()],
+                   default=[s.label for s in methods()], help="columns to run (joint is always needed)")
+    p.add_argument("--width", type=float, default=0.0625, help="ResNet-18 width multiplier (AV sets)")
+    p.add_argument("--teacher-epochs", type=int, default=30, help="AV teachers: most epochs (early stop on val)")
+    p.add_argument("--av-epochs", type=int, default=30, help="AV students: epochs")
+    p.add_argument("--mfeat-epochs", type=int, default=40, help="mfeat teachers (early stop on val) and students")
+    p.add_argument("--decay-at", type=float, default=0.0, help="lr ×0.1 at this fraction of the epochs "
+                   "(0.5: the end of the paper's SMP phase; 0: constant lr)")
+    p.add_argument("--fusion", default="late", help="fusion of every student (concat | late | ...)")
+    p.add_argument("--workers", type=int, default=2, help="cells (data set × seed) run at once")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    p.set_defaults(handler=cmd_evidence)
