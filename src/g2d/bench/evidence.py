@@ -157,8 +157,8 @@ def run_suite(configs: dict[str, ExperimentConfig], args: argparse.Namespace) ->
     specs = [(s.label, s.method, s.options) for s in methods() if s.label in args.methods]
     jobs = {}
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for name, config in configs.items():
-            for seed in args.seeds:
+        for seed in args.seeds:  # seed-major: an interrupted suite has every data set at the first seeds
+            for name, config in configs.items():
                 raw = config.model_dump(mode="json") | {"seed": seed}
                 out = str(Path(args.out) / name / f"seed-{seed}")
                 jobs[(name, seed)] = pool.submit(run_cell, json.dumps(raw), out, specs, args.threads)
@@ -241,8 +241,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", nargs="+", choices=[s.label for s in methods()],
                    default=[s.label for s in methods()], help="columns to run (joint is always needed)")
     p.add_argument("--width", type=float, default=0.0625, help="ResNet-18 width multiplier (AV sets)")
-    p.add_argument("--teacher-epochs", type=int, default=30, help="AV teachers: most epochs (early stop on val)")
-    p.add_argument("--av-epochs", type=int, default=30, help="AV students: epochs")
+    p.add_argument("--teacher-epochs", type=int, default=20, help="AV teachers: most epochs (early stop on val)")
+    p.add_argument("--av-epochs", type=int, default=20, help="AV students: epochs")
     p.add_argument("--mfeat-epochs", type=int, default=40, help="mfeat teachers (early stop on val) and students")
     p.add_argument("--decay-at", type=float, default=0.0, help="lr ×0.1 at this fraction of the epochs "
                    "(0.5: the end of the paper's SMP phase; 0: constant lr)")
