@@ -199,12 +199,13 @@ class SequentialModalityPrioritization(Modulator):
     def on_after_backward(self, state: StepState) -> None:
         if state.output is None or state.teacher is None:
             return
-        target = state.batch.target
-        with torch.no_grad():
-            sums = torch.stack([torch.stack([
-                true_label_confidence(state.output.modality_logits[m].detach(), target, self.task).sum(),
-                true_label_confidence(state.teacher.logits[m], target, self.task).sum()])
-                for m in self.modalities], dim=1)
+        target, m = state.batch.target, len(self.modalities)
+        logits = [state.output.modality_logits[k].detach() for k in self.modalities] + \
+                 [state.teacher.logits[k] for k in self.modalities]
+        with torch.no_grad():  # one kernel chain for all modalities, student and teacher alike
+            conf = true_label_confidence(torch.cat(logits), target.repeat(2 * m, *[1] * (target.dim() - 1)),
+                                         self.task)
+            sums = conf.reshape(2, m, -1).sum(dim=2)  # (2, M): Σ student ρ_s^m, Σ teacher ρ^m
         self._last_batch = sums
         self._sums = sums if self._sums is None else self._sums + sums
 
