@@ -46,3 +46,6 @@ def test_suite_on_mfeat_writes_tables_and_keeps_finished_cells(tmp_path, shared_
     assert summary.stat().st_mtime_ns == stamp
     results = json.loads((tmp_path / "out" / "evidence.json").read_text())
     assert [c["seed"] for c in results["mfeat-pix-mor"]] == [0, 1]
+    assert results["mfeat-pix-mor"][0]["diagnosis"]["neglected"] in ("pix", "mor")
+    assert (tmp_path / "out" / "mfeat-pix-mor" / "seed-0" / "diagnosis.json").exists()
+    assert "What `g2d diagnose` says" in text

@@ -144,6 +144,19 @@ def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, A
     return summary
 
 
+def diagnose_cell(config_json: str, out: str, threads: int) -> dict[str, Any]:
+    """``g2d diagnose`` on one cell's run folder (its teachers and cache); read back when done."""
+    import torch
+
+    from g2d.api import diagnose
+
+    torch.set_num_threads(threads)
+    path = Path(out) / "diagnosis.json"
+    if path.exists():
+        return io.read_json(path)
+    return diagnose(parse_config(json.loads(config_json), "evidence diagnosis"), out, progress=False)
+
+
 def schedule(student_dir: Path) -> dict[str, int]:
     """Epochs in which each modality was prioritised alone (SMP's log in metrics.jsonl)."""
     counts: dict[str, int] = {}
@@ -162,7 +175,14 @@ def run_suite(configs: dict[str, ExperimentConfig], args: argparse.Namespace) ->
                 raw = config.model_dump(mode="json") | {"seed": seed}
                 out = str(Path(args.out) / name / f"seed-{seed}")
                 jobs[(name, seed)] = pool.submit(run_cell, json.dumps(raw), out, specs, args.threads)
-        return {name: [jobs[(name, s)].result() for s in args.seeds] for name in configs}
+        results = {name: [jobs[(name, s)].result() for s in args.seeds] for name in configs}
+        first = args.seeds[0]  # the diagnosis of each data set, on its first seed's teachers and cache
+        diagnoses = {name: pool.submit(diagnose_cell, json.dumps(config.model_dump(mode="json") | {"seed": first}),
+                                       str(Path(args.out) / name / f"seed-{first}"), args.threads)
+                     for name, config in configs.items()}
+        for name, cells in results.items():
+            cells[0]["diagnosis"] = diagnoses[name].result()
+        return results
 
 
 # ---- tables -------------------------------------------------------------------------------------
@@ -209,6 +229,22 @@ def modality_table(name: str, cells: list[dict[str, Any]], labels: list[str]) ->
         ["model"] + list(modalities) + ["epochs prioritised alone (mean)"], rows)
 
 
+def diagnosis_table(results: dict[str, list[dict[str, Any]]]) -> str:
+    """Per data set: what ``g2d diagnose`` says before any student trains (first seed)."""
+    rows = []
+    for name, cells in results.items():
+        d = cells[0].get("diagnosis")
+        if not d:
+            continue
+        ratios = ", ".join(f"{m} {v['confidence_ratio']:.2f}" for m, v in d["modalities"].items())
+        rho = ", ".join(f"{m} {v['teacher_rho_train']:.2f}" for m, v in d["modalities"].items())
+        val = ", ".join(f"{m} {100 * v['teacher_val']:.1f}" for m, v in d["modalities"].items())
+        rows.append([name, d["neglected"], ratios, d["least_confident_teacher"], rho, val,
+                     "yes" if d["paper_ranking_agrees"] else "**no**"])
+    return markdown_table(["data set", "neglected by joint", "ratio ρ_s/ρ_t (probe)", "least confident teacher",
+                           "teacher ρ (train)", "teacher val acc.", "paper ranking agrees"], rows)
+
+
 def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, wall: float) -> str:
     labels = [s.label for s in methods() if s.label in args.methods]
     head = (f"Test accuracy (%) at the validation-selected epoch, mean ± std over seeds {args.seeds}; Δ: paired "
@@ -216,8 +252,9 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, w
             f"ResNet-18 width {args.width}, teachers ≤ {args.teacher_epochs} epochs (early stop on val), students "
             f"{args.av_epochs} epochs; mfeat: MLP, {args.mfeat_epochs} epochs; {args.fusion} fusion; Adam, "
             f"{'constant lr' if not args.decay_at else f'lr ×0.1 at {args.decay_at:g} of the epochs'}. Wall time {wall / 60:.0f} min ({args.workers} workers × {args.threads} thread).\n\n")
-    body = fused_table(results, labels) + "\n\n" + "\n\n".join(
-        modality_table(name, cells, labels) for name, cells in results.items())
+    body = fused_table(results, labels) + "\n\n#### What `g2d diagnose` says (first seed)\n\n" + \
+        diagnosis_table(results) + "\n\n" + "\n\n".join(
+            modality_table(name, cells, labels) for name, cells in results.items())
     return head + body + "\n"
 
 
