@@ -82,7 +82,7 @@ def test_train_command_under_torchrun_writes_one_run_folder(tmp_path):
     writes the files; the result equals what every rank selected."""
     from g2d import api, io
 
-    config = tiny_config(student__epochs=2)
+    config = tiny_config(student__epochs=3, method__options={})  # the project's SMP: decided from all-reduced ratios
     api.train_teachers(config, tmp_path, progress=False)
     (tmp_path / "config.yaml").write_text(config.to_yaml())
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -94,6 +94,8 @@ def test_train_command_under_torchrun_writes_one_run_folder(tmp_path):
     assert done.stdout.count("g2d: selected epoch") == 1  # rank 0 alone reports
     result = io.read_json(tmp_path / "students/g2d/result.json")
     rows = io.read_jsonl(tmp_path / "students/g2d/metrics.jsonl")
-    assert [r["epoch"] for r in rows] == [0, 1] and result["selected_epoch"] in (0, 1)
+    assert [r["epoch"] for r in rows] == [0, 1, 2] and result["selected_epoch"] in (0, 1, 2)
+    assert rows[0]["modulators"]["smp"]["prioritised"] == [] and set(rows[1]["modulators"]["smp"]["ratio"]) == {
+        "strong", "weak"}
     assert (tmp_path / "cache/manifest.json").exists() and (tmp_path / "students/g2d/model.safetensors").exists()
     assert not list(Path(tmp_path).rglob("*.tmp"))

@@ -149,6 +149,13 @@ def global_confidence(confidence: Mapping[str, Tensor], batch_size: int) -> dict
     return {m: packed[i] / packed[-1] for i, m in enumerate(names)}
 
 
+def reduction_device(device: torch.device) -> torch.device:
+    """Where a job-wide reduction of figures held on ``device`` runs: that device under NCCL
+    (GPU tensors only), the CPU otherwise."""
+    env = current()
+    return device if env.enabled and dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def all_reduce_sums(sums: Mapping[str, Tensor | float], count: int,
                     device: torch.device | str = "cpu") -> tuple[dict[str, float], int]:
     """Sum per-rank totals (and the sample count) over the job; one call per epoch, for logging.

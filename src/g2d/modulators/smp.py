@@ -211,9 +211,10 @@ class SequentialModalityPrioritization(Modulator):
 
     def on_epoch_end(self, epoch: int, val_metrics: dict[str, Any]) -> None:
         if self._sums is not None:
-            local = self._sums.double().tolist()  # the epoch's one device->host read
+            local = self._sums.double().tolist()  # the epoch's one device->host read; then every rank
+            # sums the same figures, so all ranks decide the same schedule
             flat = {f"{row}.{m}": local[row][j] for row in (0, 1) for j, m in enumerate(self.modalities)}
-            totals, _ = distributed.all_reduce_sums(flat, 0)  # every rank decides the same schedule
+            totals, _ = distributed.all_reduce_sums(flat, 0, distributed.reduction_device(self._sums.device))
             self.measured = {m: {"ratio": totals[f"0.{m}"] / max(totals[f"1.{m}"], 1e-12),
                                  "teacher": totals[f"1.{m}"]} for m in self.modalities}
             self._sums = None
