@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from g2d import distributed, io, locks
+from g2d import distributed, io, locks, plugins
 from g2d.analysis import epoch_callbacks
 from g2d.cache import build_cache, open_cache
 from g2d.config import ExperimentConfig, load_config, parse_config
@@ -52,6 +52,19 @@ def record_data(splits: DataSplits, run_dir: Path) -> None:
         "provenance": splits.provenance})
 
 
+def record_plugins(config: ExperimentConfig, run_dir: Path) -> None:
+    """``RUN/plugins.json``: each plugin the run used (config list and entry points) with the
+    SHA-256 of its source; file plugins are also copied to ``RUN/plugins/``. Nothing without plugins."""
+    records = plugins.loaded_records(config.plugins)
+    if not records:
+        return
+    for record in records:
+        if record["kind"] == "file":
+            source = Path(record["source"])
+            io.write_text(run_dir / "plugins" / source.name, source.read_text(encoding="utf-8"))
+    io.write_json(run_dir / "plugins.json", {"plugins": records})
+
+
 def build_student(config: ExperimentConfig, splits: DataSplits) -> MultimodalModel:
     encoders = {m: c.model_dump() for m, c in config.model.encoders.items()}
     return build_model(splits.info, encoders, config.model.fusion.model_dump())
@@ -65,6 +78,7 @@ def train_teachers(config: ExperimentConfig, run_dir: str | Path, splits: DataSp
     device = resolve_device(config.device)
     with locks.locked_folder(run_dir / "teachers", "the teachers"):
         record_data(splits, run_dir)
+        record_plugins(config, run_dir)
         return {m: train_teacher(config, splits, m, run_dir / "teachers" / m, device, progress, resume)
                 for m in splits.info.modalities}
 
@@ -213,6 +227,7 @@ def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, split
     if main:
         io.write_text(out_dir / "config.yaml", config.to_yaml())
         record_data(splits, run_dir)
+        record_plugins(config, run_dir)
     seed_everything(config.seed)
     model = build_student(config, splits)
     method = make_method(config, splits, model)

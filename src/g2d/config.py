@@ -92,6 +92,8 @@ class AnalysisConfig(Strict):
 class ExperimentConfig(Strict):
     """One experiment: data, model, teacher and student training, the method, runtime."""
 
+    plugins: list[str] = Field(default_factory=list, description="modules or .py files imported before "
+                               "validation (the user's own registered pieces; see g2d.plugins)")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     teachers: TrainConfig = Field(default_factory=TrainConfig)
@@ -155,10 +157,18 @@ def _resolve(registry: Registry, component: Component, where: str,
     return options
 
 
-def parse_config(raw: dict[str, Any] | None, source: str = "config") -> ExperimentConfig:
-    """Validate a plain dict; raise :class:`ConfigError` with one line per bad field."""
+def parse_config(raw: dict[str, Any] | None, source: str = "config",
+                 base_dir: Path | None = None) -> ExperimentConfig:
+    """Validate a plain dict; raise :class:`ConfigError` with one line per bad field. Its plugins
+    are imported first (file paths relative to ``base_dir``, default the working folder)."""
+    from g2d.plugins import prepare_config
+
     try:
-        return ExperimentConfig.model_validate(raw or {})
+        raw = prepare_config(raw or {}, base_dir)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: invalid configuration:\n  {err}") from None
+    try:
+        return ExperimentConfig.model_validate(raw)
     except ValidationError as err:
         raise ConfigError(f"{source}: invalid configuration:\n  {format_validation_error(err)}") from None
     except (ValueError, KeyError) as err:
@@ -174,14 +184,14 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
         raise ConfigError(f"config file {str(path)!r} does not exist")
     raw = read_config_file(path)
     if not overrides:
-        return parse_config(raw, str(path))
+        return parse_config(raw, str(path), path.parent)
     merged = copy.deepcopy(raw)
     for key, value in overrides.items():
         set_dotted(merged, key, value)
     try:
-        return parse_config(merged, str(path))
+        return parse_config(merged, str(path), path.parent)
     except ConfigError as err:
-        parse_config(raw, str(path))  # when the file alone is invalid, report the file
+        parse_config(raw, str(path), path.parent)  # when the file alone is invalid, report the file
         shown = ", ".join(f"--set {k}={json.dumps(v)}" for k, v in overrides.items())
         raise ConfigError(f"{shown}: {str(err).removeprefix(f'{path}: ')}") from None
 
