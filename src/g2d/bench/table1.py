@@ -2,7 +2,8 @@
 
 Rows: data set × {each modality, fused}; columns: the unimodal teachers and every method of the
 paper's comparison (joint training, MSES, MSLR, AGM, PMR, OGM-GE, MLA, MMPareto, ReconBoost, DLMG,
-UMT, DI-MML, G2D). A per-modality cell is the *student's* test accuracy read from its own
+UMT, DI-MML, G2D), then the baselines added since (MMCosine: joint training's loss on the
+``mmcosine`` fusion). A per-modality cell is the *student's* test accuracy read from its own
 per-modality output ``z_s^m`` (the teacher's accuracy in the teachers column); a fused cell is the
 student's prediction (for MLA, ReconBoost and DI-MML their own test-time fusion). Cells are
 mean ± std over the seeds of the test accuracy at the epoch selected on validation; the best cell
@@ -42,13 +43,19 @@ class Column:
     title: str
     method: str
     overrides: dict[str, Any] = field(default_factory=dict)  # config changes this column needs
+    name: str | None = None  # what --methods calls it; default the method (MMCosine: a fusion on joint)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.method
 
 
 #: The paper's Table 1 columns after the unimodal teachers, in its order.
 COLUMNS = [Column("Joint", "joint"), Column("MSES", "mses"), Column("MSLR", "mslr"), Column("AGM", "agm"),
            Column("PMR", "pmr"), Column("OGM-GE", "ogm-ge"), Column("MLA", "mla", SHARED_HEAD),
            Column("MMPareto", "mmpareto"), Column("ReconBoost", "reconboost"), Column("DLMG", "dlmg"),
-           Column("UMT", "umt"), Column("DI-MML", "di-mml"), Column("G2D", "g2d")]
+           Column("UMT", "umt"), Column("DI-MML", "di-mml"), Column("G2D", "g2d"),
+           Column("MMCosine", "joint", {"model.fusion": {"name": "mmcosine", "options": {}}}, "mmcosine")]
 
 
 @dataclass
@@ -132,7 +139,8 @@ def render(results: list[DatasetResult], columns: list[Column], command: str, to
              f"Mean ± std over seeds {seeds}; model selected on validation. Per-modality rows score the "
              "student's own per-modality output z_s^m (the teachers column: the unimodal teacher); "
              "fused rows the student's prediction. Best of each row in bold. MLA uses the `shared` "
-             "fusion (its shared head), every other method the config's fusion.", "",
+             "fusion (its shared head), MMCosine the `mmcosine` fusion (its cosine head, with joint training's "
+             "loss), every other method the config's fusion.", "",
              markdown_table(header, table_rows(results, columns), bold_best=True), ""]
     for res in results:
         for title, reason in res.unavailable.items():
@@ -150,7 +158,7 @@ def command_line(args: argparse.Namespace, out: Path) -> str:
     parts = ["g2d", "bench", "table1", "--seeds", args.seeds]
     if args.threads != 1:
         parts += ["--threads", str(args.threads)]
-    if args.methods != ",".join(c.method for c in COLUMNS):
+    if args.methods != ",".join(c.key for c in COLUMNS):
         parts += ["--methods", args.methods]
     for path in args.configs:
         parts += ["--config", str(path)]
@@ -176,12 +184,12 @@ def cmd_table1(args: argparse.Namespace) -> int:
         seeds = [int(s) for s in parse_list(args.seeds, "seeds")]
     except ValueError:
         raise ConfigError(f"--seeds: expected comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
-    known = {c.method: c for c in COLUMNS}
+    known = {c.key: c for c in COLUMNS}
     unknown = [m for m in parse_list(args.methods, "methods") if m not in known]
     if unknown:
         raise ConfigError(f"--methods: unknown {unknown}; expected some of {list(known)}")
     wanted = set(parse_list(args.methods, "methods"))
-    columns = [c for c in COLUMNS if c.method in wanted]
+    columns = [c for c in COLUMNS if c.key in wanted]
     datasets: list[tuple[str, ExperimentConfig]] = []
     if args.synthetic or not args.configs:
         datasets.append(("synthetic", bench_config(None, overrides)))
@@ -205,7 +213,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--synthetic", action="store_true",
                    help="also run the built-in synthetic experiment when --config is given")
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--methods", default=",".join(c.method for c in COLUMNS),
+    p.add_argument("--methods", default=",".join(c.key for c in COLUMNS),
                    help="comma-separated subset of the columns (method names; default: all)")
     add_threads(p, default=1)
     add_common(p, config=False)
