@@ -32,18 +32,18 @@ def test_regression_columns_report_mae_and_bold_the_lowest() -> None:
 
 
 def test_cli_runs_g2d_per_fusion_and_writes_the_table(tmp_path: Path) -> None:
-    out = tmp_path / "fusion.md"
+    out = tmp_path / "fusion"
     small = ["data.options.num_train=64", "data.options.num_val=32", "data.options.num_test=32",
              "data.options.dim=6", "data.options.num_classes=3", "teachers.epochs=1", "student.epochs=2",
              "device=cpu"]
     code = main(["bench", "fusion", "--fusions", "late,gated", "--seeds", "0,1", "--out", str(out), "--quiet",
                  *[arg for s in small for arg in ("--set", s)]])
     assert code == 0
-    lines = out.read_text().splitlines()
+    lines = (out / "tables.md").read_text().splitlines()
     assert lines[2] == "| Fusion | synthetic |"
     assert [line.split("|")[1].strip() for line in lines[4:6]] == ["BiGated", "Late"]
     assert all("±" in line for line in lines[4:6])
-    raw = json.loads(out.with_suffix(".json").read_text())
+    raw = json.loads((out / "results.json").read_text())
     assert raw["seeds"] == [0, 1]
     assert [r["seed"] for r in raw["datasets"]["synthetic"]["fusions"]["gated"]] == [0, 1]
     assert (tmp_path / "fusion" / "synthetic" / "seed-1" / "students" / "g2d-late" / "model.safetensors").exists()
@@ -60,13 +60,13 @@ def test_cli_adds_a_column_per_config_file(tmp_path: Path) -> None:
         "data: {name: synthetic, batch_size: 32, options: {num_modalities: 3, num_train: 64, num_val: 32,\n"
         "       num_test: 32, dim: 6, num_classes: 3}}\n"
         "teachers: {epochs: 1}\nstudent: {epochs: 2}\nmethod: {name: joint}\ndevice: cpu\n")
-    out = tmp_path / "table.md"
+    out = tmp_path / "table"
     assert main(["bench", "fusion", "--no-synthetic", "--config", str(config), "--fusions", "cross-attention",
                  "--seeds", "3", "--out", str(out), "--quiet"]) == 0
-    lines = out.read_text().splitlines()
+    lines = (out / "tables.md").read_text().splitlines()
     assert lines[2] == "| Fusion | three-views |"
     assert lines[4].startswith("| Cross-Attention | **") and "±" not in lines[4]  # one seed: no spread
-    raw = json.loads(out.with_suffix(".json").read_text())["datasets"]["three-views"]
+    raw = json.loads((out / "results.json").read_text())["datasets"]["three-views"]
     assert raw["modalities"] == ["strong", "weak1", "weak2"]
     summary = json.loads((tmp_path / "table" / "three-views" / "seed-3" / "students" / "g2d-cross-attention"
                           / "result.json").read_text())

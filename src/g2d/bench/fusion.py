@@ -12,16 +12,17 @@ import copy
 import statistics
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from g2d import api, io
+from g2d import io
+from g2d.bench.grid import publish, run_variants
 from g2d.catalog import FUSIONS
-from g2d.commands import add_threads, parse_overrides
+from g2d.commands import add_executor, add_threads, default_run_dir, executor_options, parse_overrides
+from g2d.executors import ExecutorOptions
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
-from g2d.validation import ConfigError
+from g2d.validation import ConfigError, G2DError
 
 #: The paper's names and row order; fusions it does not have follow, alphabetically.
 PAPER_ROWS = {"sum": "Sum", "concat": "Concat", "film": "FiLM", "gated": "BiGated",
@@ -58,31 +59,36 @@ def variant(config: ExperimentConfig, seed: int, fusion: str | None = None) -> E
 
 
 def run_dataset(config: ExperimentConfig, fusions: list[str], seeds: list[int], work: Path,
-                progress: bool = False, log=print) -> dict[str, Any]:
-    """Teachers once per seed, then one G2D student per fusion; returns per-fusion test metrics."""
-    checked = {f: variant(config, seeds[0], f) for f in fusions}  # refuse bad combinations up front
-    splits = api.load_data(config)
-    results: dict[str, Any] = {"task": splits.info.task, "modalities": list(splits.info.modalities),
-                               "fusions": {f: [] for f in checked}, "teachers": []}
-    for seed in seeds:
-        run = work / f"seed-{seed}"
-        start = time.perf_counter()
-        base = variant(config, seed)
-        teachers = api.train_teachers(base, run, splits, progress=progress)
-        if not splits.train.random_transform:  # (re)build: a cache left in RUN by an earlier run is stale
-            api.cache_teacher_outputs(base, run, splits, teachers)
-        results["teachers"].append({m: t.card["test"] for m, t in teachers.items()})
-        log(f"  seed {seed}: teachers trained in {time.perf_counter() - start:.1f} s")
+                progress: bool = False, log=print, run: ExecutorOptions | None = None) -> dict[str, Any]:
+    """Teachers once per seed, then one G2D student per fusion (cells of :func:`run_variants`);
+    returns per-fusion test metrics and the failed cells."""
+    variants = {f"g2d-{f}": partial(_fusion_variant, fusion=f) for f in fusions}
+    summaries = run_variants(variant(config, seeds[0]), variants, seeds, work, progress, run)
+    done = [s for s in summaries if "task" in s]
+    if not done:
+        return {"task": None, "modalities": [], "fusions": {}, "teachers": [],
+                "failed": {n: e for s in summaries for n, e in s["failed"].items()}}
+    results: dict[str, Any] = {"task": done[0]["task"], "modalities": done[0]["modalities"],
+                               "fusions": {f: [] for f in fusions}, "teachers": [],
+                               "failed": {n: e for s in summaries for n, e in s["failed"].items()}}
+    metric = _metric(results["task"])
+    for summary in done:
+        results["teachers"].append({m: t["test"] for m, t in summary["teachers"].items()})
+        log(f"  seed {summary['seed']}: teachers trained in {summary['teachers_wall_s']:.1f} s")
         for fusion in fusions:
-            start = time.perf_counter()
-            student = api.train_student(variant(config, seed, fusion), run, splits, progress=progress,
-                                        name=f"g2d-{fusion}")
-            test = student.result.test
-            results["fusions"][fusion].append({"seed": seed, "test": test, "selected_epoch": student.result.best_epoch,
-                                               "wall_s": round(time.perf_counter() - start, 2)})
-            log(f"  seed {seed}: {fusion:<16} test {_metric(splits.info.task)} {test[_metric(splits.info.task)]:.4f} "
-                f"({time.perf_counter() - start:.1f} s)")
+            student = summary["methods"].get(f"g2d-{fusion}")
+            if student is None:
+                continue
+            results["fusions"][fusion].append({"seed": summary["seed"], "test": student["test"],
+                                               "selected_epoch": student["selected_epoch"],
+                                               "wall_s": student["wall_s"]})
+            log(f"  seed {summary['seed']}: {fusion:<16} test {metric} {student['test'][metric]:.4f} "
+                f"({student['wall_s']:.1f} s)")
     return results
+
+
+def _fusion_variant(config: ExperimentConfig, fusion: str) -> ExperimentConfig:
+    return variant(config, config.seed, fusion)
 
 
 def _metric(task: str) -> str:
@@ -130,8 +136,7 @@ def _column_name(config: ExperimentConfig, path: Path | None, taken: set[str]) -
 
 
 def cmd_fusion(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    run = executor_options(args)
     fusions = args.fusions.split(",") if args.fusions else FUSIONS.names()
     unknown = [f for f in fusions if f not in FUSIONS]
     if unknown:
@@ -147,25 +152,31 @@ def cmd_fusion(args: argparse.Namespace) -> int:
     configs += [(load_config(path, overrides), path) for path in args.config]
     if not configs:
         raise ConfigError("nothing to run: --no-synthetic needs at least one --config")
-    work = args.work or args.out.with_suffix("")
+    out = args.out or default_run_dir("bench-fusion")
     datasets: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     for config, path in configs:
         name = _column_name(config, path, set(datasets))
         log(f"{name}: G2D × {len(fusions)} fusions × seeds {seeds}")
-        datasets[name] = run_dataset(config, fusions, seeds, work / name, progress=False, log=log)
+        datasets[name] = run_dataset(config, fusions, seeds, out / name, progress=False, log=log, run=run)
     minutes = (time.perf_counter() - start) / 60
-    table = fusion_table(datasets)
-    notes = [teachers_line(n, d) for n, d in datasets.items()]
+    finished = {n: d for n, d in datasets.items() if d["task"] is not None}
+    if not finished:
+        raise G2DError("no data set's teachers finished: " + "; ".join(
+            f"cell {n}: {e}" for d in datasets.values() for n, e in d["failed"].items()))
+    table = fusion_table(finished)
+    notes = [teachers_line(n, d) for n, d in finished.items()]
     text = (f"# G2D with various fusion modules (layout of the paper's Table 5)\n\n{table}\n\n"
             f"Test accuracy (%) at the epoch selected on validation, mean ± std over seeds {seeds}; "
-            f"best per column in bold. Run folders: `{work}`; {minutes:.1f} min in all.\n\n" + "\n".join(notes) + "\n")
-    io.write_text(args.out, text)
-    io.write_json(args.out.with_suffix(".json"), {"seeds": seeds, "datasets": datasets})
-    print(table)
-    print(f"\nwritten {args.out}")
-    return 0
+            f"best per column in bold. Run folders: `{out}/<data set>/seed-<n>`; {minutes:.1f} min in all.\n\n"
+            + "\n".join(notes) + "\n")
+    io.write_json(out / "results.json", {"seeds": seeds, "datasets": datasets})
+    publish(text, out / "tables.md")
+    failed = {n: e for d in datasets.values() for n, e in d["failed"].items()}
+    for name, error in failed.items():
+        print(f"cell {name} failed: {error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -177,11 +188,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-synthetic", action="store_true", help="skip the built-in synthetic column")
     p.add_argument("--fusions", default=None, help="comma-separated fusions (default: every registered one)")
     p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
-    p.add_argument("--out", type=Path, default=Path("runs/bench-fusion.md"), help="markdown table to write")
-    p.add_argument("--work", type=Path, default=None, help="run folders (default: --out without .md)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder: tables.md, results.json and one run folder per data set and seed "
+                        "(default: a new folder under runs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value in every column, e.g. --set student.epochs=5")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
-    add_threads(p, default=None)
+    add_threads(p, default=1)
+    add_executor(p)
     p.add_argument("--quiet", action="store_true", help="no per-run lines on stderr")
     p.set_defaults(handler=cmd_fusion)

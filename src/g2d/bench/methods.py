@@ -21,11 +21,12 @@ from typing import Any
 
 from g2d import io
 from g2d.api import MethodSpec
-from g2d.bench.grid import markdown_table, mean_std, publish, run_grid
-from g2d.commands import add_common, add_threads, default_run_dir, parse_overrides, show_progress
+from g2d.bench.grid import complete, markdown_table, mean_std, publish, report_failures, run_grid
+from g2d.commands import (add_common, add_executor, add_threads, default_run_dir, executor_options,
+                          parse_overrides, show_progress)
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.demo import demo_config
-from g2d.validation import ConfigError
+from g2d.validation import ConfigError, G2DError
 
 DEFAULT_METHODS = ["joint", "joint+smp", "umt", "umt+smp", "g2d-loss", "g2d", "g2d-partial",
                    "ogm-ge", "agm", "pmr", "mses", "ume"]
@@ -87,11 +88,12 @@ def ablation_tables(summaries: list[dict[str, Any]], dataset: str) -> str:
         for row in ([name, "✗", _cell(summaries, without)], ["", "✓", _cell(summaries, with_smp)])])
     table6 = markdown_table(["Type", dataset], [[name, _cell(summaries, label)] for name, label in TABLE6])
     modalities = summaries[0]["modalities"]
-    labels = list(summaries[0]["methods"])
+    labels = list(dict.fromkeys(label for s in summaries for label in s["methods"]))
     rows = [["unimodal teachers", "–"] + [_teacher_cell(summaries, m) for m in modalities]]
     rows += [[label, _cell(summaries, label)] + [_cell(summaries, label, m) for m in modalities] for label in labels]
     overview = markdown_table(["Method", "fused"] + [f"{m} (z_s^m)" for m in modalities], rows)
-    wall = {label: statistics.mean(s["methods"][label]["wall_s"] for s in summaries) for label in labels}
+    wall = {label: statistics.mean(s["methods"][label]["wall_s"] for s in summaries if label in s["methods"])
+            for label in labels}
     timing = ", ".join(f"{label} {seconds:.0f}s" for label, seconds in wall.items())
     return "\n\n".join([
         f"### SMP ablation (layout of the paper's Table 4) — {dataset}", note, table4,
@@ -126,12 +128,18 @@ def cmd_methods(args: argparse.Namespace) -> int:
     out = args.out or default_run_dir("bench-methods")
     dataset = args.label or config.data.name
     print(f"{len(labels)} methods x {len(seeds)} seeds on {dataset} -> {out}", file=sys.stderr)
-    summaries = run_grid(config, [MethodSpec.parse(m) for m in labels], seeds, out, progress=show_progress(args))
+    run = executor_options(args)
+    summaries = run_grid(config, [MethodSpec.parse(m) for m in labels], seeds, out,
+                         progress=show_progress(args) and run.workers == 1, run=run)
+    done = complete(summaries)
+    if not done:
+        report_failures(summaries)
+        raise G2DError(f"no seed's teachers finished; nothing to tabulate (cell results in {out / 'cells'})")
     command = command_line(args, out)
-    text = f"<!-- written by: {command} -->\n\n" + ablation_tables(summaries, dataset)
+    text = f"<!-- written by: {command} -->\n\n" + ablation_tables(done, dataset)
     io.write_text(Path(out) / "config.yaml", config.to_yaml())
     publish(text, Path(out) / "tables.md")
-    return 0
+    return report_failures(summaries)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -146,4 +154,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label", default=None, help="column title of the tables (default: the data set's name)")
     add_common(p, config=False)
     add_threads(p, default=1)
+    add_executor(p)
     p.set_defaults(handler=cmd_methods)

@@ -26,13 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from g2d.api import MethodSpec, build_student, load_data, make_method, with_method
 from g2d.bench.grid import markdown_table, mean_std, publish, run_grid
 from g2d.bench.methods import bench_config
-from g2d.commands import add_common, add_threads, default_run_dir, parse_overrides, show_progress
+from g2d.commands import (add_common, add_executor, add_threads, default_run_dir, executor_options,
+                          parse_overrides, show_progress)
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
+from g2d.executors import ExecutorOptions
 from g2d.validation import ConfigError, G2DError
 
 SHARED_HEAD = {"model.fusion": {"name": "shared", "options": {}}}
@@ -66,6 +66,7 @@ class DatasetResult:
     summaries: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # column title -> per-seed
     teachers: list[dict[str, Any]] = field(default_factory=list)  # per seed: modality -> teacher result
     unavailable: dict[str, str] = field(default_factory=dict)  # column title -> reason
+    failed: dict[str, str] = field(default_factory=dict)  # cell name -> error
     wall_s: float = 0.0
 
 
@@ -93,7 +94,7 @@ def preflight(config: ExperimentConfig, columns: list[Column], label: str) -> di
 
 
 def run_dataset(config: ExperimentConfig, label: str, columns: list[Column], seeds: list[int], out: Path,
-                progress: bool) -> DatasetResult:
+                progress: bool, run: ExecutorOptions | None = None) -> DatasetResult:
     """One grid per distinct set of column overrides (MLA's shared head: its own grid)."""
     start = time.perf_counter()
     result = DatasetResult(label, list(config.modalities), seeds)
@@ -105,10 +106,16 @@ def run_dataset(config: ExperimentConfig, label: str, columns: list[Column], see
     for i, (key, cols) in enumerate(groups.items()):
         cfg = apply_overrides(config, json.loads(key), label)
         folder = out / label / ("base" if key == "{}" else f"variant-{i}")
-        summaries = run_grid(cfg, [MethodSpec.parse(c.method) for c in cols], seeds, folder, progress=progress)
+        summaries = run_grid(cfg, [MethodSpec.parse(c.method) for c in cols], seeds, folder, progress=progress,
+                             run=run)
+        result.failed.update({n: e for s in summaries for n, e in s["failed"].items()})
         for col in cols:
-            result.summaries[col.title] = [s["methods"][col.method] for s in summaries]
-        if not result.teachers:
+            runs = [s["methods"][col.method] for s in summaries if col.method in s["methods"]]
+            if len(runs) == len(seeds):
+                result.summaries[col.title] = runs
+            else:
+                result.unavailable[col.title] = f"failed in {len(seeds) - len(runs)} of {len(seeds)} seeds"
+        if not result.teachers and all(s["teachers"] for s in summaries):
             result.teachers = [s["teachers"] for s in summaries]
     result.wall_s = time.perf_counter() - start
     return result
@@ -177,8 +184,7 @@ def parse_list(text: str, what: str) -> list[str]:
 
 
 def cmd_table1(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    run = executor_options(args)
     overrides = parse_overrides(args.overrides, args.device)
     try:
         seeds = [int(s) for s in parse_list(args.seeds, "seeds")]
@@ -199,10 +205,14 @@ def cmd_table1(args: argparse.Namespace) -> int:
     results = []
     for label, config in datasets:
         print(f"{label}: {len(columns)} methods x {len(seeds)} seeds -> {out / label}", file=sys.stderr)
-        results.append(run_dataset(config, label, columns, seeds, Path(out), show_progress(args)))
+        results.append(run_dataset(config, label, columns, seeds, Path(out), show_progress(args) and run.workers == 1,
+                                   run))
     text = render(results, columns, command_line(args, Path(out)), time.perf_counter() - start)
     publish(text, Path(out) / "tables.md")
-    return 0
+    failed = {n: e for r in results for n, e in r.failed.items()}
+    for name, error in failed.items():
+        print(f"cell {name} failed: {error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -216,5 +226,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--methods", default=",".join(c.key for c in COLUMNS),
                    help="comma-separated subset of the columns (method names; default: all)")
     add_threads(p, default=1)
+    add_executor(p)
     add_common(p, config=False)
     p.set_defaults(handler=cmd_table1)

@@ -7,11 +7,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from g2d.validation import ConfigError
+
+if TYPE_CHECKING:
+    from g2d.executors import ExecutorOptions
 
 
 def add_common(parser: argparse.ArgumentParser, config: bool = True) -> None:
@@ -40,6 +43,27 @@ def add_threads(parser: argparse.ArgumentParser, default: int | None) -> None:
     much faster for small models on a busy machine (oversubscribed threads spin)."""
     parser.add_argument("--threads", type=int, default=default,
                         help=f"torch CPU threads (default: {default or 'torch default'}; 0 = torch default)")
+
+
+def add_executor(parser: argparse.ArgumentParser) -> None:
+    """Where a grid command runs its cells (see :mod:`g2d.executors`)."""
+    parser.add_argument("--executor", choices=["local", "ray"], default="local",
+                        help="local: a pool of --workers processes on this machine; ray: one Ray task per "
+                             "cell (pip install 'g2d[ray]'); default local")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="cells run at once (local: worker processes, each with --threads torch threads; "
+                             "ray: tasks in flight, and the CPUs of a local Ray instance); default 1 = one "
+                             "after another in this process")
+    parser.add_argument("--ray-address", dest="ray_address", default=None, metavar="ADDRESS",
+                        help="Ray cluster to join, e.g. ray://head:10001 or auto (default: $RAY_ADDRESS, "
+                             "else a local Ray instance)")
+
+
+def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
+    from g2d.executors import ExecutorOptions, check_executor
+
+    check_executor(args.executor, args.workers)
+    return ExecutorOptions(args.executor, args.workers, args.threads, args.ray_address)
 
 
 def runtime_overrides(args: argparse.Namespace) -> dict[str, Any]:
