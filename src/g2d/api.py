@@ -26,7 +26,7 @@ from g2d.methods import Method, MethodContext, build_method
 from g2d.model import MultimodalModel, build_model
 from g2d.runtime import resolve_device, seed_everything
 from g2d.teachers import OnlineTeachers, Teacher, load_teacher, train_teacher
-from g2d.trainer import FitResult, Trainer, TeacherSource, evaluate
+from g2d.trainer import Callback, FitResult, Trainer, TeacherSource, evaluate
 from g2d.validation import G2DError
 
 __all__ = ["load_config", "parse_config", "load_data", "build_student", "train_teachers",
@@ -40,14 +40,15 @@ def load_data(config: ExperimentConfig) -> DataSplits:
 
 
 def record_data(splits: DataSplits, run_dir: Path) -> None:
+    """``RUN/data.json``; a run that holds no test split (``g2d tune``) records ``test: null``."""
+    parts = {"train": splits.train, "val": splits.val, "test": splits.test}
     io.write_json(run_dir / "data.json", {
         "modalities": list(splits.info.modalities), "task": splits.info.task,
         "num_classes": splits.info.num_classes, "class_names": splits.info.class_names,
         "input_shapes": {m: list(s) for m, s in splits.info.input_shapes.items()},
-        "sizes": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test)},
-        "fingerprints": {"train": splits.train.fingerprint(), "val": splits.val.fingerprint(),
-                         "test": splits.test.fingerprint()},
-        "transform": {"train": splits.train.transform_description, "eval": splits.test.transform_description,
+        "sizes": {k: len(d) if d is not None else None for k, d in parts.items()},
+        "fingerprints": {k: d.fingerprint() if d is not None else None for k, d in parts.items()},
+        "transform": {"train": splits.train.transform_description, "eval": splits.val.transform_description,
                       "random_train_transform": splits.train.random_transform},
         "provenance": splits.provenance})
 
@@ -65,6 +66,13 @@ def record_plugins(config: ExperimentConfig, run_dir: Path) -> None:
     io.write_json(run_dir / "plugins.json", {"plugins": records})
 
 
+def record_config(config: ExperimentConfig, run_dir: Path, replace: bool) -> None:
+    """``RUN/config.yaml``, the run's resolved experiment (written by the teachers, which every
+    student of the run shares; a student writes it only when the run has none yet)."""
+    if replace or not (run_dir / "config.yaml").exists():
+        io.write_text(run_dir / "config.yaml", config.to_yaml())
+
+
 def build_student(config: ExperimentConfig, splits: DataSplits) -> MultimodalModel:
     encoders = {m: c.model_dump() for m, c in config.model.encoders.items()}
     return build_model(splits.info, encoders, config.model.fusion.model_dump())
@@ -79,6 +87,7 @@ def train_teachers(config: ExperimentConfig, run_dir: str | Path, splits: DataSp
     with locks.locked_folder(run_dir / "teachers", "the teachers"):
         record_data(splits, run_dir)
         record_plugins(config, run_dir)
+        record_config(config, run_dir, replace=True)
         return {m: train_teacher(config, splits, m, run_dir / "teachers" / m, device, progress, resume)
                 for m in splits.info.modalities}
 
@@ -203,21 +212,24 @@ class StudentRun:
 
 def train_student(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits | None = None, *,
                   teachers_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-                  progress: bool = True, resume: bool = False, name: str | None = None) -> StudentRun:
+                  progress: bool = True, resume: bool = False, name: str | None = None,
+                  callbacks: list[Callback] | None = None) -> StudentRun:
     """Train a multimodal student with ``config.method`` into ``RUN/students/<name or method>``
-    (locked while written: a second process writing the same student is refused)."""
+    (locked while written: a second process writing the same student is refused). ``callbacks``
+    run after every epoch (e.g. a tuner's pruning); without a test split in ``splits``
+    (``test=None``) the test set is never evaluated."""
     out_dir = Path(run_dir) / "students" / (name or config.method.name)
     if not distributed.is_main():  # under torchrun only rank 0 writes files (and holds the lock)
         return _train_student(config, Path(run_dir), out_dir, splits, teachers_dir, cache_dir, progress,
-                              resume, name)
+                              resume, name, callbacks)
     with locks.locked_folder(out_dir, f"student {out_dir.name!r}"):
         return _train_student(config, Path(run_dir), out_dir, splits, teachers_dir, cache_dir, progress,
-                              resume, name)
+                              resume, name, callbacks)
 
 
 def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, splits: DataSplits | None,
                    teachers_dir: str | Path | None, cache_dir: str | Path | None, progress: bool,
-                   resume: bool, name: str | None) -> StudentRun:
+                   resume: bool, name: str | None, callbacks: list[Callback] | None) -> StudentRun:
     splits = splits or load_data(config)
     device = resolve_device(config.device)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -228,6 +240,7 @@ def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, split
         io.write_text(out_dir / "config.yaml", config.to_yaml())
         record_data(splits, run_dir)
         record_plugins(config, run_dir)
+        record_config(config, run_dir, replace=False)
     seed_everything(config.seed)
     model = build_student(config, splits)
     method = make_method(config, splits, model)
@@ -238,7 +251,7 @@ def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, split
     if method.needs_teachers:
         source = teacher_source(config, splits, teachers, Path(cache_dir) if cache_dir else run_dir / "cache",
                                 device, notes)
-    callbacks = epoch_callbacks(config, splits, teachers, device) if config.analysis.track else []
+    callbacks = (epoch_callbacks(config, splits, teachers, device) if config.analysis.track else []) + list(callbacks or [])
     trainer = Trainer(model, method, splits.train, splits.val, splits.test, config.student,
                       batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
                       device=device, precision=config.precision, seed=config.seed,

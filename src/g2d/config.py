@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from g2d.registry import ExperimentContext, Registry, format_validation_error
+from g2d.tuning.space import TuneConfig
 from g2d.validation import ConfigError
 from g2d.yamlfile import load_yaml
 
@@ -105,6 +106,7 @@ class ExperimentConfig(Strict):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool = Field(False, description="channels-last memory layout for the CNN encoders (GPU speed)")
     compile: bool = Field(False, description="torch.compile each encoder and the fusion head")
+    tune: TuneConfig | None = Field(None, description="search space of `g2d tune` (ignored by every other command)")
 
     @model_validator(mode="after")
     def _resolve_components(self) -> "ExperimentConfig":
@@ -140,7 +142,10 @@ class ExperimentConfig(Strict):
                                                     "data.options").modality_names())
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+        raw = self.model_dump(mode="json")
+        if raw["tune"] is None:
+            del raw["tune"]  # most configs have no search space; keep their YAML as before
+        return yaml.safe_dump(raw, sort_keys=False)
 
 
 def _resolve(registry: Registry, component: Component, where: str,

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from g2d import io
 from g2d.api import MethodSpec, run_methods
 from g2d.commands import add_runtime, add_threads, output_folder, runtime_overrides, show_progress
 from g2d.demo import demo_config
@@ -17,7 +16,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config = config.model_copy(update=runtime_overrides(args))
     run = output_folder(args.out, "demo")
     run.mkdir(parents=True, exist_ok=True)
-    io.write_text(run / "config.yaml", config.to_yaml())
     methods = [MethodSpec.parse(m) for m in args.methods.split(",")]
     summary = run_methods(config, run, methods, progress=show_progress(args))
     print(format_summary(summary))

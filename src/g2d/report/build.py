@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 
 from g2d import io
 from g2d.analysis.posthoc import analyse_run
-from g2d.report import checkpoint, curves, sections
+from g2d.report import checkpoint, curves, sections, tuning
 from g2d.report.html import esc, figure, legend, page, section
 from g2d.report.runs import RunRecord, load_run, unique_labels
 from g2d.report.style import Palette, render
@@ -54,6 +54,39 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, posthoc: bool =
         raise G2DError("report: give at least one run folder")
     out = Path(out)
     report = Report(out)
+    fig_dir = out.parent / f"{out.stem}_figures"
+    studies = [Path(p) for p in run_dirs if tuning.is_tune_run(p)]  # `g2d tune` folders: trials, not students
+    run_dirs = [p for p in run_dirs if not tuning.is_tune_run(p)]
+    body = [_tuning_section(p, label, f"tuning_history{'' if len(studies) == 1 else f'_{i + 1}'}", fig_dir, report)
+            for i, (p, label) in enumerate(zip(studies, unique_labels(studies) if studies else []))]
+    if run_dirs:
+        body = _run_sections(run_dirs, fig_dir, report, posthoc, device, refresh) + body
+    if report.notes:
+        body.append(section("notes", "Notes", "What could not be shown, and why.",
+                            "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>"))
+    names = unique_labels([Path(p) for p in [*run_dirs, *studies]])
+    subtitle = (f"{len(names)} run(s): {', '.join(names)} · generated "
+                f"{time.strftime('%Y-%m-%d %H:%M')} by g2d report")
+    io.write_text(out, page(title or "g2d report", subtitle, body))
+    out.chmod(0o644)  # a report is meant to be shared (atomic writes create 0600 files)
+    return report
+
+
+def _tuning_section(path: Path, label: str, name: str, fig_dir: Path, report: Report) -> str:
+    """A `g2d tune` folder: its optimisation history (figure ``name``) and trials table."""
+    summary = tuning.load_tune(path)
+    stem = fig_dir / name
+    png = render(tuning.history_figure(summary), stem)
+    report.figures += [stem.with_suffix(".png"), stem.with_suffix(".svg")]
+    caption = " ".join((tuning.history_figure.__doc__ or "").split())
+    body = figure(png, "optimisation history", caption, [f"{fig_dir.name}/{name}.png", f"{fig_dir.name}/{name}.svg"])
+    return section(f"tuning-{label}", f"Tuning: {label}", f"g2d tune, {len(summary['trials'])} trials; "
+                   f"objective: val {summary['metric']} at each trial's selected epoch (test never read).",
+                   body + tuning.trials_table(summary))
+
+
+def _run_sections(run_dirs: list[str | Path], fig_dir: Path, report: Report, posthoc: bool, device: str | None,
+                  refresh: bool) -> list[str]:
     runs = [load_run(p, label) for p, label in zip(run_dirs, unique_labels([Path(p) for p in run_dirs]))]
     for run in runs:
         if posthoc:
@@ -63,12 +96,11 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, posthoc: bool =
                 run.notes.append(f"checkpoint analyses skipped: {err}")
         report.notes += [f"{run.label}: {n}" for n in run.notes]
     palette = Palette.build((m for r in runs for m in r.modalities), (m for r in runs for m in r.methods))
-    fig_dir = out.parent / f"{out.stem}_figures"
     fig = lambda name, builder, missing: _figure(name, builder, runs, palette, fig_dir, report, missing)  # noqa: E731
     no_teacher = "no student was trained with teachers available (analysis.track and a teachers/ folder)"
     no_posthoc = "checkpoint analyses were not run (see notes)"
     colours = legend(palette.modalities, "Modalities") + legend(palette.methods, "Students")
-    body = [
+    return [
         section("runs", "Runs", "What was trained, on what.", sections.overview(runs) + colours),
         *([section("diagnosis", "Diagnosis", "From `g2d diagnose` (train and validation splits only): which "
                    "modality a short joint probe neglects (lowest confidence ratio) and whether the paper's "
@@ -103,11 +135,3 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, posthoc: bool =
         section("cost", "Training cost", "Median time per training step (first epoch left out) and the "
                 "largest per-epoch peak memory, from the training logs.", sections.cost_table(runs)),
     ]
-    if report.notes:
-        body.append(section("notes", "Notes", "What could not be shown, and why.",
-                            "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>"))
-    subtitle = (f"{len(runs)} run(s): {', '.join(r.label for r in runs)} · generated "
-                f"{time.strftime('%Y-%m-%d %H:%M')} by g2d report")
-    io.write_text(out, page(title or "g2d report", subtitle, body))
-    out.chmod(0o644)  # a report is meant to be shared (atomic writes create 0600 files)
-    return report
