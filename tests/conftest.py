@@ -1,6 +1,7 @@
 """Shared fixtures: tiny configs and data that train in seconds on 2 CPU cores."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,10 @@ from g2d.config import ExperimentConfig, parse_config
 # which slows small CPU ops 20-100x.
 torch.set_num_threads(1)
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+#: Real data sets for the tests that need them (fsdd/, mnist/mnist.npz, mfeat/); $G2D_SHARED_DATA
+#: points elsewhere.
+SHARED_DATA_ENV = "G2D_SHARED_DATA"
+SHARED_DATA = Path(os.environ.get(SHARED_DATA_ENV) or Path(__file__).resolve().parents[1].parent / "shared" / "data")
 
 
 def tiny_config(**overrides: Any) -> ExperimentConfig:
@@ -36,8 +40,12 @@ def tiny_config(**overrides: Any) -> ExperimentConfig:
     return parse_config(raw)
 
 
-@pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA} (see the README's data section)")
-    return SHARED_DATA
+def require_shared(*parts: str) -> Path:
+    """``SHARED_DATA/<parts>``, or skip the test saying where it looked and how to point elsewhere."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real data not found: looked for {path}; set {SHARED_DATA_ENV}=/path/to/data (the folder "
+                    f"holding fsdd/, mnist/mnist.npz and mfeat/) to use data elsewhere")
+    return path
+
+

@@ -12,6 +12,7 @@ import yaml
 from g2d.cli import main
 from g2d.data import build_splits
 from g2d.data.av_digits import fsdd_clips, make_av_digits, make_cremad_digits, pca_degrade
+from tests.conftest import require_shared
 
 
 def fake_sources(root: Path, files: dict) -> tuple[Path, Path]:
@@ -65,8 +66,8 @@ def test_pca_keeps_the_requested_energy():
     assert residual > 0  # energy was removed
 
 
-def test_real_fsdd_split(shared_data):
-    clips = fsdd_clips(shared_data / "fsdd")
+def test_real_fsdd_split():
+    clips = fsdd_clips(require_shared("fsdd"))
     assert len(clips) == 3000
     assert sum(1 for c in clips if c[3] < 5) == 300
 

@@ -10,6 +10,7 @@ import torch
 from g2d.data import build_splits
 from g2d.data.memory import data_config, from_arrays, save_arrays
 from g2d.validation import DataError
+from tests.conftest import require_shared
 
 SMALL = {"audio": {"sample_rate": 8000, "seconds": 0.25, "n_fft": 64, "hop": 32, "size": [16, 16]},
          "image": {"size": 16}}
@@ -147,8 +148,8 @@ def test_mfeat_rows_must_align_across_views(tmp_path):
         build_splits("mfeat", {"root": str(root), "views": ["fac", "pix"]})
 
 
-def test_mfeat_on_the_real_files(shared_data):
-    splits = build_splits("mfeat", {"root": str(shared_data / "mfeat")})
+def test_mfeat_on_the_real_files():
+    splits = build_splits("mfeat", {"root": str(require_shared("mfeat"))})
     assert splits.info.modalities == ("fac", "fou", "kar", "mor", "pix", "zer")
     assert splits.info.input_shapes["pix"] == (240,) and splits.info.input_shapes["mor"] == (6,)
     assert len(splits.train) + len(splits.val) + len(splits.test) == 2000 and len(splits.test) == 500

@@ -61,13 +61,17 @@ def test_unique_labels_add_parents_only_when_needed(tmp_path):
 
 
 def test_cli_logs_only_report_and_errors(report_runs, tmp_path, capsys):
-    out = tmp_path / "r.html"
+    out = tmp_path / "r"
     assert main(["report", str(report_runs[0]), "--out", str(out), "--logs-only"]) == 0
     printed = capsys.readouterr().out
     assert "report written to" in printed and "modality_gap: checkpoint analyses were not run" in printed
-    assert "No data: checkpoint analyses were not run" in out.read_text()
-    assert (tmp_path / "r_figures" / "feature_alignment.png").exists()  # logged per epoch, still shown
-    assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "x.html")]) == 2
+    assert "No data: checkpoint analyses were not run" in (out / "report.html").read_text()
+    assert (out / "report_figures" / "feature_alignment.png").exists()  # logged per epoch, still shown
+    assert main(["report", str(report_runs[0]), "--out", str(out), "--logs-only", "--quiet"]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert main(["report", str(report_runs[0]), "--out", str(tmp_path / "x.html")]) == 2
+    assert "--out is a folder (the page is written to FOLDER/report.html); got the file name" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: run folder") and err.count("\n") == 1
     with pytest.raises(G2DError, match="no trained students"):

@@ -121,10 +121,10 @@ def test_cli_tune_and_report_show_the_study(tmp_path: Path, capsys) -> None:
     assert main(["tune", str(config), "--trials", "2", "--out", str(run), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "the config's own values (trial 0): val accuracy" in out and f"written {run / 'best.yaml'}" in out
-    assert main(["report", str(run), "--out", str(tmp_path / "report.html")]) == 0
-    html = (tmp_path / "report.html").read_text()
+    assert main(["report", str(run)]) == 0  # default: RUN/report/
+    html = (run / "report" / "report.html").read_text()
     assert "Tuning: tune" in html and "optimisation history" in html and "best.yaml" in html
-    assert (tmp_path / "report_figures" / "tuning_history.png").exists()
+    assert (run / "report" / "report_figures" / "tuning_history.png").exists()
 
 
 def test_cli_without_a_tune_section_says_what_to_add(tmp_path: Path, capsys) -> None:

@@ -19,7 +19,8 @@ from typing import Any
 from g2d import io
 from g2d.bench.grid import publish, run_variants
 from g2d.catalog import FUSIONS
-from g2d.commands import add_executor, add_threads, default_run_dir, executor_options, parse_overrides
+from g2d.commands import (add_executor, add_threads, default_run_dir, executor_options, parse_overrides,
+                          parse_seeds)
 from g2d.executors import ExecutorOptions
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.validation import ConfigError, G2DError
@@ -141,10 +142,7 @@ def cmd_fusion(args: argparse.Namespace) -> int:
     unknown = [f for f in fusions if f not in FUSIONS]
     if unknown:
         raise ConfigError(f"--fusions: unknown fusions {unknown}; expected some of {FUSIONS.names()}")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        raise ConfigError(f"--seeds: expected comma-separated integers, e.g. 0,1, got {args.seeds!r}") from None
+    seeds = parse_seeds(args.seeds)
     overrides = parse_overrides(args.overrides, args.device)
     configs: list[tuple[ExperimentConfig, Path | None]] = []
     if not args.no_synthetic:
@@ -194,7 +192,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value in every column, e.g. --set student.epochs=5")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
-    add_threads(p, default=1)
+    add_threads(p)
     add_executor(p)
     p.add_argument("--quiet", action="store_true", help="no per-run lines on stderr")
     p.set_defaults(handler=cmd_fusion)

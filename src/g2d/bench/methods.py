@@ -22,8 +22,8 @@ from typing import Any
 from g2d import io
 from g2d.api import MethodSpec
 from g2d.bench.grid import complete, markdown_table, mean_std, publish, report_failures, run_grid
-from g2d.commands import (add_common, add_executor, add_threads, default_run_dir, executor_options,
-                          parse_overrides, show_progress)
+from g2d.commands import (add_common, add_executor, default_run_dir, executor_options,
+                          parse_overrides, parse_seeds, show_progress)
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.demo import demo_config
 from g2d.validation import ConfigError, G2DError
@@ -119,12 +119,9 @@ def cmd_methods(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides, args.device)
     config = bench_config(args.config, overrides)
     labels = [m.strip() for m in args.methods.split(",") if m.strip()]
-    try:
-        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
-    except ValueError:
-        raise ConfigError(f"--seeds: expected comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
-    if not labels or not seeds:
-        raise ConfigError("--methods and --seeds must each name at least one value")
+    seeds = parse_seeds(args.seeds)
+    if not labels:
+        raise ConfigError("--methods: expected at least one method, e.g. joint,g2d")
     out = args.out or default_run_dir("bench-methods")
     dataset = args.label or config.data.name
     print(f"{len(labels)} methods x {len(seeds)} seeds on {dataset} -> {out}", file=sys.stderr)
@@ -153,6 +150,5 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="experiment YAML (default: a small built-in synthetic experiment)")
     p.add_argument("--label", default=None, help="column title of the tables (default: the data set's name)")
     add_common(p, config=False)
-    add_threads(p, default=1)
     add_executor(p)
     p.set_defaults(handler=cmd_methods)

@@ -22,7 +22,7 @@ import torch
 from g2d import io
 from g2d.api import MethodSpec
 from g2d.bench.grid import markdown_table, mean_std, run_grid
-from g2d.commands import add_threads
+from g2d.commands import add_threads, parse_seeds
 from g2d.config import ExperimentConfig, parse_config
 from g2d.data.av_digits import make_av_digits
 from g2d.validation import G2DError
@@ -186,30 +186,31 @@ def cmd_data_cache_speed(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("real-digits", help="G2D vs baselines on AV-digits (FSDD+MNIST) and UCI mfeat")
-    p.add_argument("--out", default="runs/bench/real-digits")
+    p.add_argument("--out", default="runs/bench/real-digits", help="output folder (default runs/bench/real-digits)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/, mnist/, mfeat/")
     p.add_argument("--data-dir", default="runs/data/av-digits", help="where the AV-digits folders are written")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--snr", type=float, default=-5.0, help="audio SNR (dB) of the noisy AV-digits variant")
     p.add_argument("--width", type=float, default=0.125, help="ResNet-18 width multiplier")
-    p.add_argument("--av-epochs", type=int, default=4)
-    p.add_argument("--mfeat-epochs", type=int, default=30)
-    add_threads(p, default=1)
-    p.add_argument("--only", nargs="+", choices=["av-noisy", "av-clean", *MFEAT_SETS], default=None)
+    p.add_argument("--av-epochs", type=int, default=4, help="epochs on AV-digits (teachers and students)")
+    p.add_argument("--mfeat-epochs", type=int, default=30, help="epochs on mfeat (teachers and students)")
+    add_threads(p)
+    p.add_argument("--only", nargs="+", choices=["av-noisy", "av-clean", *MFEAT_SETS], default=None,
+                   help="run only these data sets (default: all)")
     p.set_defaults(handler=cmd_real_digits)
 
     p = sub.add_parser("make-av-digits", help="write AV-digits (noisy and clean) in AV-MNIST format")
-    p.add_argument("--out", default="runs/data/av-digits")
-    p.add_argument("--shared", default="../shared/data")
-    p.add_argument("--snr", type=float, default=-5.0)
-    p.add_argument("--seed", type=int, default=0)
-    add_threads(p, default=1)
+    p.add_argument("--out", default="runs/data/av-digits", help="output folder (snr<dB>/ and clean/ inside)")
+    p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/")
+    p.add_argument("--snr", type=float, default=-5.0, help="audio SNR (dB) of the noisy variant")
+    p.add_argument("--seed", type=int, default=0, help="seed of the noise and of the images paired with the clips")
+    add_threads(p)
     p.set_defaults(handler=cmd_make_av_digits)
 
     p = sub.add_parser("data-cache-speed", help="epoch time with vs without the preprocessed-input cache "
                                                 "(CREMA-D-format folder built from FSDD + MNIST)")
-    p.add_argument("--out", default="runs/bench/data-cache-speed")
-    p.add_argument("--shared", default="../shared/data")
+    p.add_argument("--out", default="runs/bench/data-cache-speed", help="output folder (default runs/bench/data-cache-speed)")
+    p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    add_threads(p, default=1)
+    add_threads(p)
     p.set_defaults(handler=cmd_data_cache_speed)

@@ -29,8 +29,8 @@ from typing import Any
 from g2d.api import MethodSpec, build_student, load_data, make_method, with_method
 from g2d.bench.grid import markdown_table, mean_std, publish, run_grid
 from g2d.bench.methods import bench_config
-from g2d.commands import (add_common, add_executor, add_threads, default_run_dir, executor_options,
-                          parse_overrides, show_progress)
+from g2d.commands import (add_common, add_executor, default_run_dir, executor_options,
+                          parse_overrides, parse_seeds, show_progress)
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.executors import ExecutorOptions
 from g2d.validation import ConfigError, G2DError
@@ -186,10 +186,7 @@ def parse_list(text: str, what: str) -> list[str]:
 def cmd_table1(args: argparse.Namespace) -> int:
     run = executor_options(args)
     overrides = parse_overrides(args.overrides, args.device)
-    try:
-        seeds = [int(s) for s in parse_list(args.seeds, "seeds")]
-    except ValueError:
-        raise ConfigError(f"--seeds: expected comma-separated integers, e.g. 0,1,2; got {args.seeds!r}") from None
+    seeds = parse_seeds(args.seeds)
     known = {c.key: c for c in COLUMNS}
     unknown = [m for m in parse_list(args.methods, "methods") if m not in known]
     if unknown:
@@ -225,7 +222,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--methods", default=",".join(c.key for c in COLUMNS),
                    help="comma-separated subset of the columns (method names; default: all)")
-    add_threads(p, default=1)
     add_executor(p)
     add_common(p, config=False)
     p.set_defaults(handler=cmd_table1)

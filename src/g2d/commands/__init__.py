@@ -17,15 +17,23 @@ if TYPE_CHECKING:
     from g2d.executors import ExecutorOptions
 
 
+#: torch's CPU threads per process, the same default for every command. One thread is much faster
+#: for small models on a busy machine (oversubscribed threads spin); raise it for big CPU models.
+DEFAULT_THREADS = 1
+
+
 def add_common(parser: argparse.ArgumentParser, config: bool = True) -> None:
+    """The options every training command shares (config, --out, --set, --device, --quiet, speed
+    options, --threads)."""
     if config:
-        parser.add_argument("config", type=Path, help="experiment YAML")
+        parser.add_argument("config", type=Path, help="experiment YAML, e.g. configs/demo.yaml")
     parser.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under runs/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set student.epochs=5 (repeatable)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     add_runtime(parser)
+    add_threads(parser)
 
 
 def add_runtime(parser: argparse.ArgumentParser) -> None:
@@ -38,11 +46,25 @@ def add_runtime(parser: argparse.ArgumentParser) -> None:
                         help="torch.compile each encoder and the fusion head")
 
 
-def add_threads(parser: argparse.ArgumentParser, default: int | None) -> None:
-    """``--threads``: torch's CPU intra-op threads, applied by :func:`g2d.cli.main`. One thread is
-    much faster for small models on a busy machine (oversubscribed threads spin)."""
-    parser.add_argument("--threads", type=int, default=default,
-                        help=f"torch CPU threads (default: {default or 'torch default'}; 0 = torch default)")
+def add_threads(parser: argparse.ArgumentParser, default: int = DEFAULT_THREADS) -> None:
+    """``--threads``: torch's CPU intra-op threads, applied by :func:`g2d.cli.main` (and inside each
+    worker of a grid). Every command uses :data:`DEFAULT_THREADS`."""
+    if default != DEFAULT_THREADS:
+        raise ValueError(f"--threads: every command defaults to {DEFAULT_THREADS} thread(s), got default={default}")
+    parser.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                        help=f"torch CPU threads per process (default {DEFAULT_THREADS}; 0 = torch's default, "
+                             "one per core)")
+
+
+def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
+    """``"0,1,2"`` -> ``[0, 1, 2]``: the one seed-list format of every command."""
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"{option}: expected comma-separated integers, e.g. 0,1,2; got {text!r}") from None
+    if not seeds:
+        raise ConfigError(f"{option}: expected at least one seed, e.g. 0,1,2; got {text!r}")
+    return seeds
 
 
 def add_executor(parser: argparse.ArgumentParser) -> None:

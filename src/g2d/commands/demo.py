@@ -32,5 +32,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     add_runtime(p)
-    add_threads(p, default=1)
+    add_threads(p)
     p.set_defaults(handler=cmd_demo)

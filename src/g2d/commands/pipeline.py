@@ -94,7 +94,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from g2d.analysis.diagnose import format_diagnosis
 
     config = _config(args)
-    run = args.out or default_run_dir("run")
+    run = output_folder(args.out, "run")
     result = api.diagnose(config, run, probe_epochs=args.probe_epochs, progress=show_progress(args))
     print(format_diagnosis(result))
     print(f"\nwritten {Path(run) / 'diagnosis.json'}")
@@ -103,15 +103,15 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     summary = api.evaluate_run(args.run_dir, device=args.device)
-    print(format_summary(summary))
-    print(f"\nwritten {Path(args.run_dir) / 'summary.json'}")
+    if not args.quiet:
+        print(format_summary(summary) + "\n")
+    print(f"written {Path(args.run_dir) / 'summary.json'}")
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("teachers", help="train one teacher per modality")
     add_common(p)
-    add_threads(p, default=None)
     p.add_argument("--resume", action="store_true", help="continue interrupted teacher training")
     p.add_argument("--overwrite", action="store_true",
                    help="retrain teachers the run folder already holds (its cache and students then no longer match)")
@@ -120,22 +120,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cache", help="store every training sample's teacher outputs (or --verify them)")
     p.add_argument("config", type=Path, nargs="?", default=None, help="experiment YAML (to build the cache)")
     add_common(p, config=False)
-    add_threads(p, default=None)
     p.add_argument("--verify", action="store_true",
                    help="check RUN/cache's arrays against their full SHA-256 (opening checks only a fingerprint)")
     p.add_argument("--list", action="store_true",
                    help="list the preprocessed-input cache's entries (size, age, last use, what made them)")
     p.add_argument("--prune", action="store_true", help="delete preprocessed-input cache entries (never one "
                    "in use): unused for --older-than DAYS, then least recently used beyond --max-size GIB")
-    p.add_argument("--older-than", dest="older_than", type=float, default=None, metavar="DAYS")
-    p.add_argument("--max-size", dest="max_size", type=float, default=None, metavar="GIB")
+    p.add_argument("--older-than", dest="older_than", type=float, default=None, metavar="DAYS",
+                   help="with --prune: delete entries unused for this many days")
+    p.add_argument("--max-size", dest="max_size", type=float, default=None, metavar="GIB",
+                   help="with --prune: then delete least recently used entries until the cache fits")
     p.add_argument("--cache-dir", dest="cache_dir", type=Path, default=None,
                    help="preprocessed-input cache folder (default $G2D_CACHE_DIR/preprocessed or ~/.cache/g2d/preprocessed)")
     p.set_defaults(handler=cmd_cache)
 
     p = sub.add_parser("train", help="train a multimodal student with the config's method")
     add_common(p)
-    add_threads(p, default=None)
     p.add_argument("--teachers", type=Path, default=None, help="teachers folder (default RUN/teachers)")
     p.add_argument("--name", default=None, help="student folder name (default: the method's name)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
@@ -146,12 +146,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diagnose", help="which modality joint training neglects, whether the paper's SMP "
                                         "ranking agrees, and the SMP settings to use (train/val only)")
     add_common(p)
-    add_threads(p, default=None)
     p.add_argument("--probe-epochs", type=int, default=None,
                    help="epochs of the joint probe (default: a fifth of student.epochs)")
     p.set_defaults(handler=cmd_diagnose)
 
     p = sub.add_parser("evaluate", help="test metrics of every student and teacher in a run folder")
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--device", default=None)
+    p.add_argument("run_dir", type=Path, help="run folder (holding students/ and teachers/)")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps (default: each student's config)")
+    p.add_argument("--quiet", action="store_true", help="print only where summary.json was written, not the table")
+    add_threads(p)
     p.set_defaults(handler=cmd_evaluate)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from g2d.commands import add_common, add_threads, default_run_dir, parse_overrides, runtime_overrides, show_progress
+from g2d.commands import add_common, default_run_dir, parse_overrides, runtime_overrides, show_progress
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
@@ -32,7 +32,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="search the config's tune: space with Optuna, on validation only "
                                     "(pip install 'g2d[tune]')")
     add_common(p)
-    add_threads(p, default=1)
     p.add_argument("--trials", type=int, required=True,
                    help="trials the study should hold when done (a resumed study runs only the missing ones)")
     p.add_argument("--timeout", type=float, default=None, metavar="S", help="stop starting new trials after S seconds")
