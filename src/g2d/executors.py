@@ -255,8 +255,8 @@ class ExecutorOptions:
     workers: int = 1
     threads: int = 1
     address: str | None = None
+    log: Callable[[str], None] | None = stderr_log  # progress lines; None = quiet
 
-    def run(self, cells: list[Cell], worker_fn: WorkerFn, out_dir: str | Path,
-            log: Callable[[str], None] | None = stderr_log) -> GridResult:
+    def run(self, cells: list[Cell], worker_fn: WorkerFn, out_dir: str | Path) -> GridResult:
         return run_cells(cells, worker_fn, out_dir=out_dir, executor=self.executor, workers=self.workers,
-                         threads=self.threads, address=self.address, log=log)
+                         threads=self.threads, address=self.address, log=self.log)

@@ -31,7 +31,7 @@ def add_common(parser: argparse.ArgumentParser, config: bool = True) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set student.epochs=5 (repeatable)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
     add_runtime(parser)
     add_threads(parser)
 
@@ -82,10 +82,11 @@ def add_executor(parser: argparse.ArgumentParser) -> None:
 
 
 def executor_options(args: argparse.Namespace) -> "ExecutorOptions":
-    from g2d.executors import ExecutorOptions, check_executor
+    from g2d.executors import ExecutorOptions, check_executor, stderr_log
 
     check_executor(args.executor, args.workers)
-    return ExecutorOptions(args.executor, args.workers, args.threads, args.ray_address)
+    return ExecutorOptions(args.executor, args.workers, args.threads, args.ray_address,
+                           log=None if getattr(args, "quiet", False) else stderr_log)
 
 
 def runtime_overrides(args: argparse.Namespace) -> dict[str, Any]:
