@@ -223,12 +223,12 @@ def test_out_that_is_a_file_or_under_a_file_or_read_only(tmp_path, capsys, monke
     assert code == 2 and f"--out {tmp_path / 'ro' / 'run'}: cannot write in {tmp_path} (read-only file system)" in err
 
 
-def test_report_out_that_is_a_folder_or_under_a_file(run, tmp_path, capsys):
+def test_report_out_that_is_a_file_or_under_a_file(run, tmp_path, capsys):
     _, run = run
-    code, err = g2d(capsys, "report", run, "--out", tmp_path, "--logs-only")
-    assert code == 2 and f"--out {tmp_path}: is a folder; expected a file name" in err
     (tmp_path / "afile").write_text("x")
-    code, err = g2d(capsys, "report", run, "--out", tmp_path / "afile" / "r.html", "--logs-only")
+    code, err = g2d(capsys, "report", run, "--out", tmp_path / "afile", "--logs-only")
+    assert code == 2 and f"--out {tmp_path / 'afile'}: is an existing file; expected a folder" in err
+    code, err = g2d(capsys, "report", run, "--out", tmp_path / "afile" / "r", "--logs-only")
     assert code == 2 and "is a file, not a folder" in err
 
 

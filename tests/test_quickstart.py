@@ -33,6 +33,10 @@ def cli_lines() -> list[list[str]]:
     return [shlex.split(line) for line in lines if line]
 
 
+def students(run: Path) -> list[str]:
+    return sorted(p.name for p in (run / "students").iterdir() if p.is_dir())
+
+
 @pytest.fixture
 def fresh_clone(tmp_path: Path, monkeypatch) -> Path:
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
@@ -61,7 +65,7 @@ def test_the_cli_quick_start_runs_as_written(fresh_clone: Path) -> None:
     run = fresh_clone / "runs" / "exp"
     config = yaml.safe_load((run / "config.yaml").read_text())  # the run's experiment, as the README says
     assert config["method"]["name"] == "g2d" and config["teachers"]["epochs"] == 3
-    assert sorted(p.name for p in (run / "students").iterdir()) == ["g2d", "joint"]
+    assert students(run) == ["g2d", "joint"]
     assert (run / "summary.json").exists() and (run / "cache" / "manifest.json").exists()
     assert (run / "report" / "report.html").exists()
 
@@ -71,7 +75,7 @@ def test_the_python_quick_start_runs_as_written(fresh_clone: Path, capsys) -> No
     code = block("## Quick start: Python", "python")
     exec(compile(code, "README.md (Quick start: Python)", "exec"), {"__name__": "quickstart"})
     assert (fresh_clone / "runs" / "py" / "students" / "g2d" / "model.safetensors").exists()
-    assert sorted(p.name for p in (fresh_clone / "runs" / "cmp" / "students").iterdir()) == ["g2d", "joint", "joint+smp"]
+    assert students(fresh_clone / "runs" / "cmp") == ["g2d", "joint", "joint+smp"]
     result = json.loads((fresh_clone / "runs" / "py" / "students" / "g2d" / "result.json").read_text())
     epoch, accuracy = capsys.readouterr().out.split()[:2]  # what the snippet prints: selected epoch, test acc.
     assert (int(epoch), float(accuracy)) == (result["selected_epoch"], pytest.approx(result["test"]["accuracy"]))
