@@ -38,6 +38,7 @@ from g2d import io
 from g2d.api import MethodSpec, run_methods
 from g2d.bench.grid import markdown_table, publish
 from g2d.bench.real_digits import ensure_av_digits, shared_paths
+from g2d.commands import parse_seeds
 from g2d.config import ExperimentConfig, parse_config
 from g2d.data import build_splits
 
@@ -273,7 +274,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="runs/bench/evidence", help="output folder (resumable: finished cells are kept)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/, mnist/, mfeat/")
     p.add_argument("--data-dir", default="runs/data", help="where the built data sets are written")
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2, 3, 4], help="comma-separated seeds (default 0,1,2,3,4)")
     p.add_argument("--only", nargs="+", choices=SETS, default=SETS, help="data sets to run")
     p.add_argument("--methods", nargs="+", choices=[s.label for s in methods()],
                    default=[s.label for s in methods()], help="columns to run (joint is always needed)")
