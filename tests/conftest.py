@@ -49,3 +49,9 @@ def require_shared(*parts: str) -> Path:
     return path
 
 
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real-data folder (skips, naming it and $G2D_SHARED_DATA, when it is missing)."""
+    return require_shared()

@@ -35,7 +35,7 @@ def test_tables_show_means_paired_deltas_and_the_schedule():
 @pytest.mark.slow
 def test_suite_on_mfeat_writes_tables_and_keeps_finished_cells(tmp_path, shared_data):
     args = ["bench", "evidence", "--out", str(tmp_path / "out"), "--shared", str(shared_data), "--only",
-            "mfeat-pix-mor", "--methods", "joint", "g2d", "--seeds", "0", "1", "--mfeat-epochs", "3",
+            "mfeat-pix-mor", "--methods", "joint", "g2d", "--seeds", "0,1", "--mfeat-epochs", "3",
             "--workers", "1"]
     assert main(args) == 0
     text = (tmp_path / "out" / "evidence.md").read_text()

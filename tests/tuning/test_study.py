@@ -22,7 +22,7 @@ pytest.importorskip("optuna", reason="optuna is not installed (pip install 'g2d[
 from g2d.tuning.study import check_space, config_values, tune  # noqa: E402
 
 SPACE = {"params": {"method.options.alpha": {"type": "float", "low": 0.1, "high": 10.0, "log": True},
-                    "method.options.phases": {"type": "int", "low": 0, "high": 2, "size": 1},
+                    "method.options.phases": {"type": "int", "low": 1, "high": 2, "size": 1},
                     "student.optim.lr": {"type": "float", "low": 0.01, "high": 0.1, "log": True}},
          "startup_trials": 1, "warmup_epochs": 0}
 

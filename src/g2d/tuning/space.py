@@ -7,7 +7,7 @@ they cannot vary. For example::
     tune:
       params:
         method.options.alpha: {type: float, low: 0.1, high: 10, log: true}
-        method.options.phases: {type: int, low: 0, high: 20, size: 1}   # [τ_1]; size = M - 1
+        method.options.phases: {type: int, low: 1, high: 20, size: 1}   # [τ_1]; size = M - 1
         student.optim.lr: {type: float, low: 1.0e-3, high: 0.1, log: true}
         method.name: {type: categorical, choices: [g2d, g2d-loss]}
 """
