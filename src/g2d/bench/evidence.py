@@ -137,7 +137,7 @@ def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, A
     if summary_path.exists():
         summary = io.read_json(summary_path)
         if all(label in summary["methods"] for label in labels):
-            return summary
+            return summary | {"reused": True}
     config = parse_config(json.loads(config_json), "evidence cell")
     summary = run_methods(config, out, [MethodSpec(*s) for s in specs], progress=False)
     summary["schedules"] = {label: schedule(Path(out) / "students" / label) for label in labels}
@@ -248,11 +248,14 @@ def diagnosis_table(results: dict[str, list[dict[str, Any]]]) -> str:
 
 def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, wall: float) -> str:
     labels = [s.label for s in methods() if s.label in args.methods]
+    total = sum(len(cells) for cells in results.values())
+    trained = total - sum(bool(c.get("reused")) for cells in results.values() for c in cells)
     head = (f"Test accuracy (%) at the validation-selected epoch, mean ± std over seeds {args.seeds}; Δ: paired "
             f"difference to joint (same seed, same teachers) with its 95 % Student-t interval. AV sets: "
             f"ResNet-18 width {args.width}, teachers ≤ {args.teacher_epochs} epochs (early stop on val), students "
             f"{args.av_epochs} epochs; mfeat: MLP, {args.mfeat_epochs} epochs; {args.fusion} fusion; Adam, "
-            f"{'constant lr' if not args.decay_at else f'lr ×0.1 at {args.decay_at:g} of the epochs'}. Wall time {wall / 60:.0f} min ({args.workers} workers × {args.threads} thread).\n\n")
+            f"{'constant lr' if not args.decay_at else f'lr ×0.1 at {args.decay_at:g} of the epochs'}. Wall time {wall / 60:.0f} min ({args.workers} workers × {args.threads} thread; "
+            f"{trained} of {total} cells trained by this invocation, the others read back from {args.out}).\n\n")
     body = fused_table(results, labels) + "\n\n#### What `g2d diagnose` says (first seed)\n\n" + \
         diagnosis_table(results) + "\n\n" + "\n\n".join(
             modality_table(name, cells, labels) for name, cells in results.items())
