@@ -342,3 +342,49 @@ def test_a_real_process_prints_no_traceback(run):
                           timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.count("\n") == 1 and "is not a g2d checkpoint" in done.stderr
+
+
+def test_disk_full_while_building_the_preprocessed_cache_names_the_entry(tmp_path, capsys, monkeypatch):
+    config = manifest_config(tmp_path)
+
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, "No space left on device")
+    monkeypatch.setattr(os, "posix_fallocate", full)
+    code, err = g2d(capsys, "teachers", config, "--out", tmp_path / "run", "--quiet")
+    assert code == 2 and f"no space left on device while writing {tmp_path / 'pre'}/manifest-m-train-" in err
+    assert not [p for p in (tmp_path / "pre").iterdir()]  # nothing half-built is left
+
+
+# ---- held cases --------------------------------------------------------------------------------
+
+def test_python_yaml_tags_are_refused_and_run_nothing(tmp_path, capsys):
+    marker = tmp_path / "ran"
+    (tmp_path / "evil.yaml").write_text(f"seed: !!python/object/apply:os.system ['touch {marker}']\n")
+    code, err = g2d(capsys, "train", tmp_path / "evil.yaml", "--out", tmp_path / "run")
+    assert code == 2 and "not valid YAML" in err and "python/object/apply:os.system" in err
+    assert not marker.exists()
+
+
+def test_kill_9_then_resume_gives_the_byte_identical_student(trained, tmp_path):
+    config, source = trained
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    args = [sys.executable, "-m", "g2d.cli", "train", str(config), "--quiet", "--set", "student.epochs=8"]
+    runs = {}
+    for name in ("whole", "killed"):
+        runs[name] = tmp_path / name
+        shutil.copytree(source / "teachers", runs[name] / "teachers")
+        shutil.copytree(source / "cache", runs[name] / "cache")
+    subprocess.run(args + ["--out", str(runs["whole"])], check=True, env=env, timeout=300)
+    proc = subprocess.Popen(args + ["--out", str(runs["killed"])], env=env)
+    state = runs["killed"] / "students/g2d/checkpoints/state.pt"
+    deadline = time.time() + 240
+    while not state.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (runs["killed"] / "students/g2d/model.safetensors").exists(), "killed too late to test resuming"
+    subprocess.run(args + ["--out", str(runs["killed"]), "--resume"], check=True, env=env, timeout=300)
+    killed, whole = runs["killed"] / "students/g2d", runs["whole"] / "students/g2d"
+    assert (killed / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
+    result = lambda folder: json.loads((folder / "result.json").read_text())  # noqa: E731
+    assert result(killed) == result(whole)

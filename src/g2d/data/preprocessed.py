@@ -12,6 +12,7 @@ applied per batch on top of the stored arrays and is never cached.
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -165,6 +166,8 @@ def build_cache_folder(folder: Path, records: Sequence[Record], pipeline: Pipeli
         arrays = {m: np.lib.format.open_memmap(tmp / f"{m}.npy", mode="w+", dtype=np.float32,
                                                shape=(len(records), *shape))
                   for m, shape in pipeline.stored_shapes.items()}
+        for m in arrays:
+            reserve_space(tmp / f"{m}.npy")
 
         def sink(i: int, decoded: dict[str, np.ndarray]) -> None:
             for m, a in decoded.items():
@@ -179,6 +182,22 @@ def build_cache_folder(folder: Path, records: Sequence[Record], pipeline: Pipeli
             "made_by": f"{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]} (in {os.getcwd()})",
             "transform": pipeline.description, "num_records": len(records), "good": good,
             "skipped": bad.skipped, "shapes": {m: list(s) for m, s in pipeline.stored_shapes.items()}})
+
+
+def reserve_space(path: Path) -> None:
+    """Allocate a memory-mapped file's blocks now: on a full disk this is an OSError (ENOSPC, reported
+    with the path) instead of a SIGBUS when a page of the mapping is first written."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as err:
+        if err.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            return  # the file system cannot pre-allocate; the mapping still works
+        raise
+    finally:
+        os.close(fd)
 
 
 class FileDataset(MultimodalDataset):
