@@ -116,7 +116,11 @@ def write_json(path: str | Path, obj: Any) -> Path:
 
 
 def read_json(path: str | Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """A JSON file; G2DError naming it when it is not valid JSON (a damaged or foreign file)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise G2DError(f"{path} is not valid JSON ({err}); expected the file g2d wrote") from None
 
 
 def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
