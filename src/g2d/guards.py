@@ -1,9 +1,9 @@
 """Non-finite guards: a diverged run (NaN/Inf loss or weights) stops with an error naming the model,
 epoch and step, before anything non-finite is checkpointed, saved, cached or distilled.
 
-The per-step check stays on the device: :meth:`FiniteGuard.observe` records the first step whose
-loss is not finite in a device tensor (no host sync); :meth:`FiniteGuard.check` reads it once per
-epoch, with one reduction over the weights. Under fp16 loss scaling a non-finite loss is expected
+The per-step check costs no kernel and no host sync: :meth:`FiniteGuard.observe` keeps a reference
+to each step's (detached) loss terms; :meth:`FiniteGuard.check` stacks them once per epoch, finds
+the first non-finite step, and reduces the weights once. Under fp16 loss scaling a non-finite loss is expected
 now and then (the scaler skips that step), so only the weights are checked there; under DDP too
 (the ranks' weights are identical, so every rank stops at the same epoch).
 """
@@ -38,28 +38,40 @@ class FiniteGuard:
     def __init__(self, description: str, device: torch.device, check_loss: bool = True) -> None:
         self.description, self.device, self.check_loss = description, device, check_loss
         self.first_step: int | None = None
-        self.bad_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.terms: dict[str, tuple[list[int], list[Tensor]]] = {}
 
     def observe(self, terms: dict[str, Tensor], step: int) -> None:
-        """Remember ``step`` if its loss is the epoch's first non-finite one (stays on the device)."""
+        """Keep this step's loss terms for the epoch-end check (a reference: no kernel, no sync)."""
         if self.first_step is None:
             self.first_step = step
-        if not self.check_loss or not terms:
+        if not self.check_loss:
             return
-        loss = sum(v.detach().float().sum() for v in terms.values())
-        first = (self.bad_step < 0) & ~torch.isfinite(loss)
-        self.bad_step = torch.where(first, torch.full_like(self.bad_step, step), self.bad_step)
+        for name, value in terms.items():
+            steps, values = self.terms.setdefault(name, ([], []))
+            steps.append(step)
+            values.append(value.detach())
+
+    def first_nonfinite_step(self) -> tuple[int, str] | None:
+        """(step, term) of the epoch's first non-finite loss term, or None."""
+        found = []
+        for name, (steps, values) in self.terms.items():
+            scalar = all(v.dim() == 0 for v in values)
+            stacked = torch.stack(values if scalar else [v.float().sum() for v in values])
+            bad = torch.nonzero(~torch.isfinite(stacked))
+            if len(bad):
+                found.append((steps[int(bad[0])], name))
+        return min(found) if found else None
 
     def check(self, model: torch.nn.Module, epoch: int) -> None:
         """NonFiniteError naming the model, epoch and step when this epoch's loss or the weights
         are not finite; resets for the next epoch."""
-        bad_step, first = int(self.bad_step.item()), self.first_step or 0
-        self.bad_step.fill_(-1)
-        self.first_step = None
-        if bad_step >= 0:
+        bad_step, first = self.first_nonfinite_step(), self.first_step or 0
+        self.terms, self.first_step = {}, None
+        if bad_step is not None:
+            step, term = bad_step
             raise NonFiniteError(f"{self.description}: the training loss became NaN or Inf at epoch {epoch}, "
-                                 f"step {bad_step} (step {bad_step - first} of the epoch); training stopped "
-                                 f"and nothing from this epoch was saved — {ADVICE}")
+                                 f"step {step} (step {step - first} of the epoch; loss term {term!r}); training "
+                                 f"stopped and nothing from this epoch was saved — {ADVICE}")
         bad = nonfinite_parameters(model)
         if bad:
             raise NonFiniteError(f"{self.description}: the weights became NaN or Inf during epoch {epoch} "
