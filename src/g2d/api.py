@@ -11,6 +11,7 @@ Run folder layout::
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,10 +220,9 @@ def train_student(config: ExperimentConfig, run_dir: str | Path, splits: DataSpl
     run after every epoch (e.g. a tuner's pruning); without a test split in ``splits``
     (``test=None``) the test set is never evaluated."""
     out_dir = Path(run_dir) / "students" / (name or config.method.name)
-    if not distributed.is_main():  # under torchrun only rank 0 writes files (and holds the lock)
-        return _train_student(config, Path(run_dir), out_dir, splits, teachers_dir, cache_dir, progress,
-                              resume, name, callbacks)
-    with locks.locked_folder(out_dir, f"student {out_dir.name!r}"):
+    # under torchrun only rank 0 writes files, so it alone holds the lock
+    writer = locks.locked_folder(out_dir, f"student {out_dir.name!r}") if distributed.is_main() else nullcontext()
+    with writer:
         return _train_student(config, Path(run_dir), out_dir, splits, teachers_dir, cache_dir, progress,
                               resume, name, callbacks)
 
