@@ -130,7 +130,8 @@ def test_teachers_trained_on_other_preprocessing_are_refused_naming_the_change(t
     code, err = g2d(capsys, "cache", config, "--out", run, "--set", "data.options.standardize=false")
     assert code == 2
     assert f"teacher {run / 'teachers' / 'a'} was trained on other inputs" in err
-    assert "per-feature train mean/std" in err  # the preprocessing that changed
+    assert "per-feature train mean/std" in err  # the preprocessing that changed …
+    assert "data.options.standardize: True -> False" in err  # … and the option that changed it
     assert "g2d teachers CONFIG --out RUN --overwrite" in err  # the command that fixes it
     assert not (run / "cache").exists()
 

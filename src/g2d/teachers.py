@@ -57,6 +57,7 @@ def train_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, o
             "selected_epoch": result.best_epoch, "select_metric": result.select_metric,
             "val": result.val, "test": result.test, "train_fingerprint": splits.train.fingerprint(),
             "transform": splits.train.transform_description,
+            "data_options": config.model_dump(mode="json")["data"]["options"],
             "weights_sha256": file_sha256(out_dir / "model.safetensors")}
     io.write_json(out_dir / "card.json", card)
     return Teacher(modality, model.eval(), card)
@@ -83,6 +84,7 @@ def load_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, te
                        f"asks for {expected} for modality {modality!r}")
     changes = input_changes(card, splits)
     if changes:
+        changes += changed_options(card.get("data_options"), config.model_dump(mode="json")["data"]["options"])
         raise G2DError(f"teacher {teacher_dir} was trained on other inputs than this config gives: "
                        + "; ".join(changes) + ". Retrain the teachers for these inputs with "
                        "`g2d teachers CONFIG --out RUN --overwrite` (then `g2d cache`), or restore the "
@@ -105,6 +107,21 @@ def input_changes(card: dict[str, Any], splits: DataSplits) -> list[str]:
         changes.append("the training samples changed (train split fingerprint "
                        f"{card['train_fingerprint']} -> {splits.train.fingerprint()})")
     return changes
+
+
+def changed_options(stored: Any, now: dict[str, Any], prefix: str = "data.options") -> list[str]:
+    """``data.options.<key>: old -> new`` for every option that differs from the card's (nested
+    options by their dotted path); nothing for a card that predates recording them."""
+    if not isinstance(stored, dict):
+        return []
+    lines = []
+    for key in sorted(set(stored) | set(now)):
+        old, new = stored.get(key), now.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            lines += changed_options(old, new, f"{prefix}.{key}")
+        elif old != new:
+            lines.append(f"{prefix}.{key}: {old!r} -> {new!r}")
+    return lines
 
 
 class OnlineTeachers:
