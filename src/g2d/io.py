@@ -39,6 +39,14 @@ class CheckpointError(G2DError):
 
 
 def current_umask() -> int:
+    """The process's umask: read from /proc on Linux (setting it to read it back races with other
+    threads creating files), else set and restored."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
