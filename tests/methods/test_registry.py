@@ -29,7 +29,7 @@ def _run_two_steps(built) -> None:
     after = built.snapshot()
     assert _changed(before, after, "fusion."), "the fusion head must learn"
     assert _changed(before, after, "encoders."), "at least one encoder must learn"
-    built.method.on_epoch_end(0, {"accuracy": 0.5, "modality_accuracy": {m: 0.5 for m in built.model.modalities},
+    built.method.on_epoch_end(0, {"accuracy": 0.5, "loss": 1.0, "modality_accuracy": {m: 0.5 for m in built.model.modalities},
                                "modality_loss": {m: 1.0 for m in built.model.modalities}})
     torch.save(built.method.state_dict(), "/dev/null")
 
