@@ -269,7 +269,8 @@ def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, split
 
 
 def make_method(config: ExperimentConfig, splits: DataSplits, model: MultimodalModel) -> Method:
-    context = MethodContext(splits.info.modalities, splits.info.task, config.student.epochs, model, splits.train)
+    context = MethodContext(splits.info.modalities, splits.info.task, config.student.epochs, model, splits.train,
+                            splits.val)
     return build_method(config.method.name, config.method.options, context,
                         [m.model_dump() for m in config.method.modulators])
 

@@ -20,7 +20,7 @@ FUSION = {"mla": "shared"}  # MLA's shared classifier is its architecture (paper
 def train_tiny(method: str, fusion: str = "concat") -> tuple[Trainer, dict[str, torch.Tensor]]:
     splits = tiny_splits(dim=8)
     model = tiny_model(splits, fusion, seed=0)
-    context = MethodContext(splits.info.modalities, splits.info.task, EPOCHS, model, splits.train)
+    context = MethodContext(splits.info.modalities, splits.info.task, EPOCHS, model, splits.train, splits.val)
     built = build_method(method, None, context)
     config = TrainConfig(epochs=EPOCHS, optim=OptimConfig(name="sgd", lr=0.05, step_size=None))
     trainer = Trainer(model, built, splits.train, splits.val, None, config, batch_size=16, seed=0,

@@ -89,7 +89,7 @@ def tiny(method: str = "joint", options: dict[str, Any] | None = None, modulator
     """A built method on a tiny model with an SGD (momentum, weight decay) optimiser and a runner."""
     splits = tiny_splits(modalities, task, dim=dim)
     model = tiny_model(splits, fusion, hidden=hidden, seed=seed)
-    context = MethodContext(splits.info.modalities, task, epochs, model, splits.train)
+    context = MethodContext(splits.info.modalities, task, epochs, model, splits.train, splits.val)
     built = build_method(method, options, context, modulators)
     optim = OptimConfig(name="sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
     optimizer = build_optimizer(built.param_groups(model, lr), optim)

@@ -24,9 +24,11 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class MethodContext(ModulatorContext):
-    """What every method factory receives: modalities, task, epochs, the model, the train split."""
+    """What every method factory receives: modalities, task, epochs, the model, the train (and
+    validation) split."""
 
     train_data: "MultimodalDataset | None" = None
+    val_data: "MultimodalDataset | None" = None
 
 
 class Method:
