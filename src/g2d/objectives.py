@@ -4,6 +4,7 @@ one is logged.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Protocol
 
@@ -36,20 +37,38 @@ def task_loss(logits: Tensor, target: Tensor, task: str) -> Tensor:
 
 
 def feature_distillation(student: dict[str, Tensor], teacher: dict[str, Tensor]) -> Tensor:
-    """``Σ_m MSE(f_s^m, f_t^m)``; the teacher side carries no gradient."""
-    return torch.stack([F.mse_loss(student[m], teacher[m].detach()) for m in student]).sum()
+    """``Σ_m MSE(f_s^m, f_t^m)``; the teacher side carries no gradient.
+
+    All modalities at once: the features of each feature shape are stacked to (M, B, D) and reduced
+    in one squared-error sum (one group, one reduction, when every encoder has the same width), so
+    the cost does not grow with a kernel per modality. Equal to the per-modality sum up to float
+    rounding (summation order)."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for m, f in student.items():
+        groups.setdefault(tuple(f.shape), []).append(m)
+    sums = [F.mse_loss(torch.stack([student[m] for m in names]),
+                       torch.stack([teacher[m] for m in names]).detach(), reduction="sum") / math.prod(shape)
+            for shape, names in groups.items()]
+    return sums[0] if len(sums) == 1 else torch.stack(sums).sum()
 
 
 def logit_distillation(student_logits: Tensor, teacher_logits: dict[str, Tensor], task: str,
                        temperature: float = 1.0) -> Tensor:
-    """``Σ_m T² · KL(softmax(z_t^m/T) ‖ softmax(z_s/T))`` (batch mean). Regression: ``Σ_m MSE(σ(z_s), σ(z_t^m))``."""
+    """``Σ_m T² · KL(softmax(z_t^m/T) ‖ softmax(z_s/T))`` (batch mean). Regression: ``Σ_m MSE(σ(z_s), σ(z_t^m))``.
+
+    The teachers' logits are stacked to (M, B, C): one softmax and one KL sum over every modality,
+    the student's side broadcast (its gradient sums over M). Equal to the per-modality sum up to
+    float rounding; T = 1 skips the division and the T² factor (exactly the same numbers)."""
+    teachers = torch.stack(list(teacher_logits.values())).detach()  # (M, B, C)
+    batch = student_logits.shape[0]
     if task == "regression":
-        s = prediction(student_logits, task)
-        return torch.stack([F.mse_loss(s, prediction(t.detach(), task)) for t in teacher_logits.values()]).sum()
-    log_s = F.log_softmax(student_logits / temperature, dim=-1)
-    terms = [F.kl_div(log_s, F.log_softmax(t.detach() / temperature, dim=-1), log_target=True,
-                      reduction="batchmean") for t in teacher_logits.values()]
-    return temperature ** 2 * torch.stack(terms).sum()
+        s, t = prediction(student_logits, task), prediction(teachers, task)  # (B,), (M, B)
+        return F.mse_loss(s.expand_as(t), t, reduction="sum") / batch
+    scaled = (lambda z: z) if temperature == 1 else (lambda z: z / temperature)
+    log_s = F.log_softmax(scaled(student_logits), dim=-1)
+    log_t = F.log_softmax(scaled(teachers), dim=-1)
+    kl = F.kl_div(log_s.expand_as(log_t), log_t, log_target=True, reduction="sum") / batch
+    return kl if temperature == 1 else temperature ** 2 * kl
 
 
 class Term(Protocol):
@@ -66,7 +85,7 @@ class Objective:
 
     def __call__(self, output: ModelOutput, batch: Batch, teacher: TeacherOutputs | None
                  ) -> dict[str, Tensor]:
-        return {name: weight * term(output, batch, teacher)
+        return {name: term(output, batch, teacher) if weight == 1 else weight * term(output, batch, teacher)
                 for name, (weight, term) in self.terms.items() if weight != 0}
 
 

@@ -15,6 +15,9 @@ the table gives the median over ``--rounds`` rounds with the [min–max] spread.
 4. Input pipeline: decoding wav/jpg every epoch vs the preprocessed-input cache, with DataLoader
    workers (persistent) and pinned memory on CUDA (CREMA-D-format folder built from FSDD + MNIST).
 5. Scaling: step time against batch size and against M = 2, 3, 6 (mfeat-like MLP views).
+6. Epochs: G2D-epoch / joint-epoch and SMP-phase-epoch / joint-epoch — whole training epochs of
+   the real trainer, data pipeline and cache reads included — for the MLP scaling rows and the
+   ResNet rows, next to their goals (see :mod:`g2d.bench._epochs`).
 """
 from __future__ import annotations
 
@@ -117,6 +120,19 @@ def scaling_section(args: argparse.Namespace, device: torch.device, work: Path) 
     return text, results
 
 
+def epochs_section(args: argparse.Namespace, device: torch.device, work: Path) -> tuple[str, list[dict[str, Any]]]:
+    """Section 6: whole-epoch ratios for the MLP scaling rows and the ResNet rows."""
+    from g2d.bench._epochs import epoch_rows, epoch_section
+
+    shape = (args.channels, args.size, args.size)
+    resnet = StepSetup({"audio": shape, "video": shape}, {"name": "resnet18", "options": {"width": args.width}},
+                       device=device, precision=args.precision, channels_last=device.type == "cuda")
+    mlp_sets = {m: {v: MFEAT_DIMS[v] for v in views} for m, views in MFEAT_SETS.items()}
+    rows = epoch_rows(mlp_sets, args.scaling_batches, resnet, args.epoch_resnet_batches, args.epoch_samples,
+                      args.epoch_min_steps)
+    return epoch_section(rows, work, args.epoch_rounds)
+
+
 def _plot_scaling(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
     import matplotlib
 
@@ -172,6 +188,9 @@ def _run_speed(args: argparse.Namespace) -> str:
         if not args.skip_scaling:
             text, record["scaling"] = scaling_section(args, device, work)
             sections.append(text)
+        if not args.skip_epochs:
+            text, record["epochs"] = epochs_section(args, device, work)
+            sections.append(text)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
     text = (f"## g2d bench speed ({name}, torch {torch.__version__})\n\n" + "\n".join(sections))
     io.write_text(out / "speed.md", text)
@@ -211,4 +230,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-scaling", action="store_true", help="skip the batch-size / M scaling section")
     p.add_argument("--scaling-batches", type=int, nargs="+", default=[8, 32, 128, 512], help="batch sizes of the scaling section")
     p.add_argument("--scaling-steps", type=int, default=20, help="steps per case in the scaling section")
+    p.add_argument("--skip-epochs", action="store_true", help="leave out the whole-epoch ratios")
+    p.add_argument("--epoch-rounds", type=int, default=5, help="side-by-side rounds of whole epochs per row")
+    p.add_argument("--epoch-samples", type=int, default=2048,
+                   help="train samples of an MLP row's epoch (ResNet rows: an eighth)")
+    p.add_argument("--epoch-min-steps", type=int, default=8, help="at least this many steps per epoch")
+    p.add_argument("--epoch-resnet-batches", type=int, nargs="+", default=[16, 64],
+                   help="batch sizes of the ResNet rows of the epoch section")
     p.set_defaults(handler=cmd_speed)

@@ -1,0 +1,140 @@
+"""Epoch-level cost of G2D and of an SMP phase against joint training, for ``g2d bench speed``.
+
+A step-level ratio leaves out what an epoch also pays: the DataLoader handing over batches, the
+teacher-cache rows read for every batch, the per-epoch read of the logged figures. An
+:class:`EpochCase` is the real training loop (:class:`g2d.trainer.Trainer`) on an in-memory train
+split with a memory-mapped teacher cache on disk; one timed call is one whole ``train_epoch``.
+The three cases of a row share the student (same encoders, fusion, seed, batch, data):
+
+- ``joint``: the task loss, every encoder learns;
+- ``g2d``: the G2D loss in its joint phase (every encoder learns, teachers read from the cache);
+- ``smp``: the same G2D loss inside SMP phase 1 (one encoder learns per step).
+
+Rounds run the three side by side in a rotating order (:func:`g2d.bench._steps.interleaved`), so
+load on a shared machine hits all of them; ratios are per round, reported as median [min–max].
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from g2d.bench._steps import StepSetup, interleaved, med_spread, ratios, write_teacher_cache
+from g2d.bench.grid import markdown_table
+from g2d.cache import TeacherCache
+from g2d.config import OptimConfig, TrainConfig
+from g2d.data.base import DatasetInfo, TensorDataset
+from g2d.methods import MethodContext, build_method
+from g2d.model import build_model
+from g2d.trainer import Trainer
+
+G2D_GOAL, SMP_GOAL = 1.05, 1.0
+CASES = {"joint": "joint", "g2d": "g2d", "smp": "g2d"}
+
+
+@dataclass(frozen=True)
+class EpochRow:
+    """One row of the table: what the cases share, and how many samples one epoch has."""
+
+    label: str
+    setup: StepSetup
+
+    @property
+    def samples(self) -> int:
+        return self.setup.pool
+
+
+def _epoch_of(name: str, modalities: int) -> int:
+    """Epoch 0 is SMP phase 1 (phases of one epoch each); epoch M − 1 is past every SMP phase."""
+    return 0 if name == "smp" else modalities - 1
+
+
+class EpochCase:
+    """One Trainer of a row; :meth:`run` trains one whole epoch (loader, cache reads, steps)."""
+
+    def __init__(self, name: str, setup: StepSetup, cache: TeacherCache | None) -> None:
+        torch.manual_seed(setup.seed)
+        m = len(setup.modalities)
+        info = DatasetInfo(setup.modalities, "classification", setup.num_classes, setup.shapes)
+        model = build_model(info, {k: setup.encoder_for(k) for k in setup.modalities}, {"name": setup.fusion})
+        kind = CASES[name]
+        context = MethodContext(setup.modalities, "classification", m, model)
+        method = build_method(kind, {"phases": [1] * (m - 1)} if kind == "g2d" else {}, context)
+        gen = torch.Generator().manual_seed(setup.seed)
+        inputs = {k: torch.randn(setup.pool, *s, generator=gen) for k, s in setup.shapes.items()}
+        data = TensorDataset(inputs, torch.zeros(setup.pool, dtype=torch.long), info)
+        config = TrainConfig(epochs=m, optim=OptimConfig(lr=1e-3, step_size=None))
+        self.trainer = Trainer(model, method, data, data, None, config, batch_size=setup.batch_size,
+                               device=setup.device, precision=setup.precision, seed=setup.seed,
+                               teachers=cache if method.needs_teachers else None, progress=False,
+                               channels_last=setup.channels_last)
+        self.epoch = _epoch_of(name, m)
+
+    def run(self) -> None:
+        self.trainer.train_epoch(self.epoch)
+
+
+def make_epoch_cases(row: EpochRow, cache_dir: Path) -> dict[str, EpochCase]:
+    setup = row.setup
+    probe = build_model(DatasetInfo(setup.modalities, "classification", setup.num_classes, setup.shapes),
+                        {m: setup.encoder_for(m) for m in setup.modalities}, {"name": setup.fusion})
+    cache = write_teacher_cache(cache_dir, setup, {m: e.out_dim for m, e in probe.encoders.items()})
+    return {name: EpochCase(name, setup, cache) for name in CASES}
+
+
+def time_row(row: EpochRow, work: Path, rounds: int) -> dict[str, Any]:
+    """Seconds per epoch of each case per round, and the per-round ratios to joint."""
+    cases = make_epoch_cases(row, work)
+    times = interleaved({n: c.run for n, c in cases.items()}, row.setup.device, 1, rounds, warmup=1)
+    return {"samples": row.samples, "batch": row.setup.batch_size, "times_s": times,
+            "ratios": ratios(times, "joint")}
+
+
+def epoch_rows(mlp_sets: dict[int, dict[str, int]], batches: list[int], resnet: StepSetup,
+               resnet_batches: list[int], min_samples: int, min_steps: int) -> list[EpochRow]:
+    """The MLP scaling rows (M views × batch sizes) and the ResNet rows (batch sizes)."""
+    mlp = {"name": "mlp", "options": {"hidden": [128], "out_dim": 64}}
+    rows = []
+    for m, dims in mlp_sets.items():
+        for b in batches:
+            setup = StepSetup({v: (d,) for v, d in dims.items()}, mlp, num_classes=10, batch_size=b,
+                              device=resnet.device, precision=resnet.precision,
+                              pool=max(min_samples, min_steps * b))
+            rows.append(EpochRow(f"MLP, M={m} ({'+'.join(dims)})", setup))
+    for b in resnet_batches:
+        setup = replace(resnet, batch_size=b, pool=max(min_samples // 8, min_steps * b))
+        rows.append(EpochRow("ResNet-18 ×2", setup))
+    return rows
+
+
+def _verdict(values: list[float], goal: float, strict: bool) -> str:
+    med = statistics.median(values)
+    met = med < goal if strict else med <= goal
+    return "met" if met else "not met"
+
+
+def epoch_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, list[dict[str, Any]]]:
+    """The epoch-ratio table (markdown) and its raw record."""
+    record, table = [], []
+    for k, row in enumerate(rows):
+        result = time_row(row, work / f"epoch-{k}", rounds)
+        result["label"] = row.label
+        record.append(result)
+        rel = result["ratios"]
+        table.append([row.label, str(row.setup.batch_size), str(row.samples),
+                      f"{1000 * statistics.median(result['times_s']['joint']):.1f}",
+                      med_spread(rel["g2d"]), f"≤ {G2D_GOAL}: {_verdict(rel['g2d'], G2D_GOAL, False)}",
+                      med_spread(rel["smp"]), f"< {SMP_GOAL:g}: {_verdict(rel['smp'], SMP_GOAL, True)}"])
+    header = ["student", "batch", "samples / epoch", "joint ms / epoch", "G2D epoch / joint epoch",
+              "goal", "SMP-phase epoch / joint epoch", "goal"]
+    setup = rows[0].setup
+    text = ("### Epoch cost: G2D and SMP vs joint (whole training epochs)\n\n"
+            f"One call = one `Trainer.train_epoch`: DataLoader over an in-memory train split, teacher-cache "
+            f"rows read from a memory-mapped cache on disk for every batch, the step, and the epoch's figures "
+            f"read once; SGD, {setup.precision}, {setup.device}; median [min–max] over {rounds} side-by-side "
+            "rounds (rotating order). G2D: joint phase (every encoder learns); SMP phase: phase 1 (one "
+            "encoder learns per step).\n\n" + markdown_table(header, table) + "\n")
+    return text, record
