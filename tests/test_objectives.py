@@ -59,3 +59,87 @@ def test_g2d_objective_weights_terms_and_names_them():
     assert terms["task"].item() == pytest.approx(math.log(2))
     assert terms["feat"].item() == pytest.approx(2.0)
     assert terms["logit"].item() == pytest.approx(0.5 * (0.75 * math.log(1.5) + 0.25 * math.log(0.5)), rel=1e-5)
+
+
+# The stacked (all modalities at once) terms against the per-modality sums they replace, written
+# out here the way they were computed before: one loss per modality, then a sum. Random tensors,
+# float32; the two differ only in summation order, so they agree to a few float32 ulps of the
+# result: |Δ| ≤ 1e-6 · |value| + 1e-7 (float32 machine epsilon is 1.2e-7). Gradients likewise.
+TOL = {"rtol": 1e-6, "atol": 1e-7}
+
+
+def _per_modality_feature(student, teacher):
+    import torch.nn.functional as F
+
+    return torch.stack([F.mse_loss(student[m], teacher[m].detach()) for m in student]).sum()
+
+
+def _per_modality_logit(z_s, z_t, task, temperature):
+    import torch.nn.functional as F
+
+    if task == "regression":
+        s = torch.sigmoid(z_s.squeeze(-1))
+        return torch.stack([F.mse_loss(s, torch.sigmoid(t.squeeze(-1))) for t in z_t.values()]).sum()
+    log_s = F.log_softmax(z_s / temperature, dim=-1)
+    return temperature ** 2 * torch.stack([F.kl_div(log_s, F.log_softmax(t / temperature, dim=-1), log_target=True,
+                                                    reduction="batchmean") for t in z_t.values()]).sum()
+
+
+def _random(m: int, batch: int, widths: list[int], classes: int, seed: int):
+    gen = torch.Generator().manual_seed(seed)
+    names = [f"m{i}" for i in range(m)]
+    f_s = {n: (3 * torch.randn(batch, widths[i % len(widths)], generator=gen)).requires_grad_() for i, n in enumerate(names)}
+    f_t = {n: 3 * torch.randn(batch, widths[i % len(widths)], generator=gen) for i, n in enumerate(names)}
+    z_s = (4 * torch.randn(batch, classes, generator=gen)).requires_grad_()
+    z_t = {n: 4 * torch.randn(batch, classes, generator=gen) for n in names}
+    return f_s, f_t, z_s, z_t
+
+
+@pytest.mark.parametrize("m,batch,widths", [(1, 5, [7]), (2, 8, [64]), (3, 33, [64]), (6, 512, [64]),
+                                            (3, 16, [8, 24]), (6, 7, [5, 5, 9])])
+def test_stacked_feature_distillation_equals_the_per_modality_sum(m, batch, widths):
+    f_s, f_t, _, _ = _random(m, batch, widths, 3, seed=m + batch)
+    new, old = feature_distillation(f_s, f_t), _per_modality_feature(f_s, f_t)
+    torch.testing.assert_close(new, old, **TOL)
+    grads_new = torch.autograd.grad(new, list(f_s.values()))
+    grads_old = torch.autograd.grad(old, list(f_s.values()))
+    for a, b in zip(grads_new, grads_old):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@pytest.mark.parametrize("task,temperature", [("classification", 1.0), ("classification", 2.5),
+                                              ("regression", 1.0)])
+@pytest.mark.parametrize("m,batch,classes", [(1, 4, 10), (2, 8, 10), (3, 64, 7), (6, 512, 10), (2, 16, 309)])
+def test_stacked_logit_distillation_equals_the_per_modality_sum(task, temperature, m, batch, classes):
+    classes = 1 if task == "regression" else classes
+    _, _, z_s, z_t = _random(m, batch, [4], classes, seed=7 * m + batch)
+    new = logit_distillation(z_s, z_t, task, temperature)
+    old = _per_modality_logit(z_s, z_t, task, temperature)
+    torch.testing.assert_close(new, old, **TOL)
+    torch.testing.assert_close(torch.autograd.grad(new, z_s)[0], torch.autograd.grad(old, z_s)[0], **TOL)
+
+
+def test_temperature_one_and_unit_weights_change_no_bit():
+    """T = 1 skips the division by T and the T² factor, weight 1 skips its product: x/1, 1·x are x."""
+    _, _, z_s, z_t = _random(3, 16, [4], 10, seed=3)
+    assert torch.equal(logit_distillation(z_s, z_t, "classification", 1.0),
+                       logit_distillation(z_s / 1.0, {k: v / 1.0 for k, v in z_t.items()}, "classification", 1.0))
+    from g2d.data.base import Batch
+    from g2d.model import ModelOutput
+    from g2d.objectives import TeacherOutputs
+
+    f_s, f_t, _, _ = _random(3, 16, [4], 10, seed=3)
+    out, teacher = ModelOutput(z_s, {}, f_s), TeacherOutputs(z_t, f_t)
+    batch = Batch({}, torch.zeros(16, dtype=torch.long), torch.arange(16))
+    terms = g2d_objective("classification", 1.0, 1.0, 1.0)(out, batch, teacher)
+    assert torch.equal(terms["feat"], feature_distillation(f_s, f_t))
+    assert torch.equal(terms["logit"], logit_distillation(z_s, z_t, "classification", 1.0))
+
+
+def test_teacher_side_of_the_stacked_terms_carries_no_gradient():
+    f_s, f_t, z_s, z_t = _random(2, 4, [3], 5, seed=0)
+    f_t = {k: v.requires_grad_() for k, v in f_t.items()}
+    z_t = {k: v.requires_grad_() for k, v in z_t.items()}
+    (feature_distillation(f_s, f_t) + logit_distillation(z_s, z_t, "classification", 2.0)).backward()
+    assert all(v.grad is None for v in [*f_t.values(), *z_t.values()])
+    assert z_s.grad is not None and all(v.grad is not None for v in f_s.values())
