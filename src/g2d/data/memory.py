@@ -4,10 +4,16 @@
 (``api.run_methods(config, run, methods, splits=splits)``) with a config whose data section is
 ``data_config(splits)``. ``save_arrays(path, inputs, labels)`` writes the same data as an ``.npz``
 that the ``arrays`` loader reads, so the CLI can train on it too.
+
+Nothing is copied whole: the splits read their batches' rows from the arrays as given (pass
+memory-mapped arrays, ``np.load(..., mmap_mode="r")``, to keep resident memory bounded by the
+batch), and the ``arrays`` loader memory-maps the ``.npz`` members ``save_arrays`` writes
+(uncompressed); see :mod:`g2d.data.mapped`.
 """
 from __future__ import annotations
 
 import io as pyio
+import zipfile
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
@@ -16,8 +22,9 @@ import torch
 from pydantic import Field
 
 from g2d import io
-from g2d.data.base import DatasetInfo, DataSplits, TensorDataset
+from g2d.data.base import DatasetInfo, DataSplits
 from g2d.data.common import ClassName, carve_indices, scale_targets
+from g2d.data.mapped import MappedArrayDataset, Standardise, check_finite_chunked, feature_moments, open_npz_members
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import (MIN_CLASS_SAMPLES, check_class_support, check_finite_rows, check_not_empty,
                                check_numeric, check_same_counts)
@@ -38,14 +45,14 @@ def from_arrays(inputs: Mapping[str, Any], labels: Any, *, task: Literal["classi
     split only) is refused as a probable typo."""
     if len(inputs) < 1:
         raise DataError(f"{source}: expected at least one modality array, got none")
-    arrays = {m: np.asarray(x) for m, x in inputs.items()}
+    arrays = {m: np.asanyarray(x) for m, x in inputs.items()}  # no copies: memory-mapped arrays stay mapped
     y = np.asarray(labels)
     y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
     for m, a in arrays.items():
         check_numeric(a, f"{source}: modality {m!r}")
         if a.ndim < 2:
             arrays[m] = a = a[:, None] if a.ndim == 1 else a
-        check_finite_rows(a.astype(np.float32, copy=False), f"{source}: modality {m!r}")
+        check_finite_chunked(a, f"{source}: modality {m!r}")
     check_numeric(y, f"{source}: labels")
     check_same_counts({**{m: len(a) for m, a in arrays.items()}, "labels": len(y)}, source)
     check_not_empty(len(y), source)
@@ -78,13 +85,12 @@ def from_arrays(inputs: Mapping[str, Any], labels: Any, *, task: Literal["classi
     stats = {m: (0.0, 1.0) for m in arrays}
     if standardize:
         for m, a in arrays.items():
-            train = a[parts["train"]].astype(np.float64)
-            std = train.std(0)
-            stats[m] = (train.mean(0), np.where(std > 0, std, 1.0))
+            mean, std = feature_moments(a, parts["train"])
+            stats[m] = (mean, np.where(std > 0, std, 1.0))
     description = ("per-feature standardisation with train mean/std" if standardize else "no transform")
-    datasets = {s: TensorDataset({m: torch.as_tensor((a[idx] - stats[m][0]) / stats[m][1], dtype=torch.float32)
-                                  for m, a in arrays.items()},
-                                 targets[s], info, transform_description=f"in-memory arrays ({description})")
+    transforms = {m: Standardise(*stats[m]) for m in arrays}
+    datasets = {s: MappedArrayDataset(arrays, idx, targets[s], info, transforms,
+                                      transform_description=f"in-memory arrays ({description})")
                 for s, idx in parts.items()}
     return DataSplits(datasets["train"], datasets["val"], datasets["test"], info, {"source": source, **provenance})
 
@@ -168,15 +174,15 @@ def arrays(opts: ArraysOptions) -> DataSplits:
     if not path.is_file():
         raise DataError(f"data.options.path: file {str(path)!r} does not exist")
     try:
-        data = np.load(path, allow_pickle=False)
-        missing = [k for k in opts.modalities + ["labels"] if k not in data.files]
-        if missing:
-            raise DataError(f"{path}: missing arrays {missing}; found {sorted(data.files)}")
-        inputs = {m: data[m] for m in opts.modalities}
-        labels, split = data["labels"], (data["split"] if "split" in data.files else None)
+        with np.load(path, allow_pickle=False) as data:
+            missing = [k for k in opts.modalities + ["labels"] if k not in data.files]
+            if missing:
+                raise DataError(f"{path}: missing arrays {missing}; found {sorted(data.files)}")
+            labels, split = data["labels"], (data["split"] if "split" in data.files else None)
+        inputs = open_npz_members(path, opts.modalities)  # memory-mapped where stored uncompressed
     except DataError:
         raise
-    except (ValueError, OSError, EOFError) as err:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: not a readable .npz of numeric arrays ({err})") from None
     return from_arrays(inputs, labels, task=opts.task_type, split=split, class_names=opts.class_names,
                        val_fraction=opts.val_fraction, test_fraction=opts.test_fraction,
