@@ -12,7 +12,8 @@ from g2d.cli import main
 def test_speed_bench_writes_the_table_plot_and_record(tmp_path, capsys):
     code = main(["bench", "speed", "--out", str(tmp_path), "--rounds", "2", "--steps", "1", "--width", "0.0625",
                  "--size", "16", "--channels", "1", "--big-cache-samples", "3000", "--big-cache-reads", "20",
-                 "--skip-input", "--scaling-batches", "4", "8", "--scaling-steps", "1"])
+                 "--skip-input", "--scaling-batches", "4", "8", "--scaling-steps", "1", "--epoch-rounds", "2",
+                 "--epoch-samples", "16", "--epoch-min-steps", "2", "--epoch-resnet-batches", "4"])
     assert code == 0
     text = (tmp_path / "speed.md").read_text()
     assert "| G2D step / joint step (cached teachers, joint phase) |" in text
@@ -25,6 +26,20 @@ def test_speed_bench_writes_the_table_plot_and_record(tmp_path, capsys):
     assert 0 < record["cache"]["share"] < 1
     assert record["cache"]["file_bytes"] >= 3000 * 6568
     assert set(record["scaling"]) == {"2", "3", "6"} and set(record["scaling"]["6"]) == {"4", "8"}
+    epochs = record["epochs"]
+    assert [(e["label"], e["batch"], e["samples"]) for e in epochs] == [
+        ("MLP, M=2 (pix+mor)", 4, 16), ("MLP, M=2 (pix+mor)", 8, 16), ("MLP, M=3 (fac+fou+mor)", 4, 16),
+        ("MLP, M=3 (fac+fou+mor)", 8, 16), ("MLP, M=6 (fac+fou+kar+mor+pix+zer)", 4, 16),
+        ("MLP, M=6 (fac+fou+kar+mor+pix+zer)", 8, 16), ("ResNet-18 ×2", 4, 8)]
+    for row in epochs:
+        assert set(row["ratios"]) == {"g2d", "smp"} and all(len(v) == 2 for v in row["ratios"].values())
+        assert row["ratios"]["g2d"] == [g / j for g, j in zip(row["times_s"]["g2d"], row["times_s"]["joint"])]
+    lines = [line for line in text.splitlines() if line.startswith(("| MLP, M=", "| ResNet-18 ×2 |"))]
+    assert len(lines) == 7
+    for line, row in zip(lines, epochs):
+        g2d = sorted(row["ratios"]["g2d"])
+        verdict = "met" if (g2d[0] + g2d[1]) / 2 <= 1.05 else "not met"
+        assert f"| ≤ 1.05: {verdict} |" in line
     png = (tmp_path / "speed_scaling.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".work-*"))  # the big cache and scratch files are removed
