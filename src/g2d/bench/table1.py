@@ -4,7 +4,7 @@ Rows: data set × {each modality, fused}; columns: the unimodal teachers and eve
 paper's comparison (joint training, MSES, MSLR, AGM, PMR, OGM-GE, MLA, MMPareto, ReconBoost, DLMG,
 UMT, DI-MML, G2D), then the baselines added since (MMCosine: joint training's loss on the
 ``mmcosine`` fusion; OPM, Gradient-Blending, CML, Re-learning, sample- and modality-level
-modality valuation, MBSD). A per-modality cell is the *student's* test accuracy read from its own
+modality valuation, MBSD, AMCo). A per-modality cell is the *student's* test accuracy read from its own
 per-modality output ``z_s^m`` (the teacher's accuracy in the teachers column); a fused cell is the
 student's prediction (for MLA, ReconBoost and DI-MML their own test-time fusion). Cells are
 mean ± std over the seeds of the test accuracy at the epoch selected on validation; the best cell
@@ -59,7 +59,8 @@ COLUMNS = [Column("Joint", "joint"), Column("MSES", "mses"), Column("MSLR", "msl
            Column("MMCosine", "joint", {"model.fusion": {"name": "mmcosine", "options": {}}}, "mmcosine"),
            Column("OPM", "opm"), Column("G-Blend", "gblend"), Column("CML", "cml"),
            Column("Re-learning", "relearn"), Column("Sample-val", "valuation"),
-           Column("Modality-val", "valuation-modality"), Column("MBSD", "mbsd")]
+           Column("Modality-val", "valuation-modality"), Column("MBSD", "mbsd"),
+           Column("AMCo", "amco")]
 
 
 @dataclass
