@@ -389,3 +389,19 @@ def test_kill_9_then_resume_gives_the_byte_identical_student(trained, tmp_path):
     assert (killed / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()
     result = lambda folder: json.loads((folder / "result.json").read_text())  # noqa: E731
     assert result(killed) == result(whole)
+
+
+def test_diverging_teacher_stops_naming_model_epoch_and_step_and_saves_nothing(tmp_path, capsys):
+    config = write_config(tmp_path, teachers__optim={"lr": 1e8})
+    code, err = g2d(capsys, "teachers", config, "--out", tmp_path / "run", "--quiet")
+    assert code != 0 and "teacher " in err and "became NaN or Inf" in err and "at epoch 0" in err
+    assert "teachers.optim.lr" in err
+    assert not list((tmp_path / "run").rglob("*.safetensors"))  # no NaN weights saved or checkpointed
+
+
+def test_diverging_student_stops_before_its_checkpoint(run, capsys):
+    config, folder = run
+    shutil.rmtree(folder / "students")
+    code, err = g2d(capsys, "train", config, "--out", folder, "--quiet", "--set", "student.optim.lr=1e8")
+    assert code != 0 and "student g2d: the" in err and "became NaN or Inf" in err and "epoch 0" in err
+    assert not list((folder / "students").rglob("*.safetensors"))

@@ -77,3 +77,9 @@ class FiniteGuard:
             raise NonFiniteError(f"{self.description}: the weights became NaN or Inf during epoch {epoch} "
                                  f"({', '.join(bad[:3])}{', …' if len(bad) > 3 else ''}); training stopped and "
                                  f"nothing from this epoch was saved — {ADVICE}")
+
+
+def for_training(description: str, device: torch.device, precision: str, distributed: bool) -> FiniteGuard:
+    """The trainer's guard: the loss is checked except under fp16 loss scaling (a skipped step is
+    expected there) and under DDP (ranks could disagree; their weights, checked always, cannot)."""
+    return FiniteGuard(description, device, check_loss=precision != "fp16" and not distributed)

@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, SequentialSampler
 from tqdm.auto import tqdm
 
-from g2d import distributed, io
+from g2d import distributed, guards, io
 from g2d.config import OptimConfig, TrainConfig
 from g2d.data.base import Batch, MultimodalDataset
 from g2d.methods.base import Method
@@ -198,6 +198,7 @@ class Trainer:
         forward = (distributed.wrap(self.model, self.device, find_unused=may_skip_encoders(method))
                    if self.dist.enabled else self.model)
         self.runner = StepRunner(forward, self.optimizer, self.device, precision)
+        self.guard = guards.for_training(description, self.device, precision, self.dist.enabled)
         self._loader: DataLoader | None = None
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
@@ -271,6 +272,7 @@ class Trainer:
         start = time.perf_counter()
         torch.manual_seed(epoch_seed(self.seed, epoch))
         train_log = self.train_epoch(epoch)
+        self.guard.check(self.model, epoch)  # before anything of this epoch is evaluated or saved
         train_log["train_time_s"] = round(time.perf_counter() - start, 4)
         self.scheduler.step()
         distributed.sync_buffers(self.model)  # every rank evaluates the same model on the full splits
@@ -332,6 +334,7 @@ class Trainer:
             batch = move_batch(batch, self.device, self.channels_last)
             state = self.step_state(epoch, batch)
             terms = self.method.training_step(self.runner, state)
+            self.guard.observe(terms, self.global_step)
             n = len(batch)
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0) + value.detach().float() * n
