@@ -76,3 +76,16 @@ def test_random_train_transform_runs_teachers_online(trained, tmp_path):
         assert not (tmp_path / "cache").exists()
     finally:
         splits.train.random_transform = False
+
+
+def test_nonfinite_teacher_outputs_are_never_cached_naming_the_first_sample():
+    from g2d.cache import check_finite_outputs
+    from g2d.validation import G2DError
+
+    arr = np.zeros((6, 3), dtype=np.float32)
+    arr[4, 1] = np.inf
+    arr[5, 0] = np.nan
+    with pytest.raises(G2DError, match=r"teacher 'audio' gives non-finite logits \(NaN or Inf\) for 2 training "
+                                       r"sample\(s\), first sample 4; the cache was not written"):
+        check_finite_outputs("audio.logits", arr)
+    check_finite_outputs("audio.logits", np.zeros((6, 3), dtype=np.float32))  # finite: accepted

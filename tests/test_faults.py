@@ -72,6 +72,18 @@ def test_second_writer_of_a_student_is_refused_naming_folder_and_holder(run, cap
     assert result["method"] == "g2d"
 
 
+@pytest.mark.parametrize("step, folder, holder", [(("teachers", "--overwrite", "--quiet"), "teachers", "the teachers"),
+                                                   (("cache",), "cache", "the cache")])
+def test_second_writer_of_teachers_or_cache_is_refused(run, capsys, step, folder, holder):
+    config, run = run
+    before = {p: p.read_bytes() for p in (run / folder).rglob("*") if p.is_file()}
+    with locks.locked_folder(run / folder, holder):
+        code, err = g2d(capsys, step[0], config, "--out", run, *step[1:])
+    assert code == 2 and f"{run / folder} is being written by another process" in err
+    assert f"pid {os.getpid()}" in err
+    assert {p: p.read_bytes() for p in before} == before
+
+
 def test_lock_of_a_killed_process_does_not_block_resume(run, capsys):
     config, run = run
     holder = subprocess.Popen(
@@ -224,13 +236,20 @@ def test_out_that_is_a_file_or_under_a_file_or_read_only(tmp_path, capsys, monke
     assert code == 2 and f"--out {tmp_path / 'ro' / 'run'}: cannot write in {tmp_path} (read-only file system)" in err
 
 
-def test_report_out_that_is_a_file_or_under_a_file(run, tmp_path, capsys):
+def test_report_out_that_is_a_file_or_under_a_file_or_read_only(run, tmp_path, capsys, monkeypatch):
     _, run = run
     (tmp_path / "afile").write_text("x")
     code, err = g2d(capsys, "report", run, "--out", tmp_path / "afile", "--logs-only")
     assert code == 2 and f"--out {tmp_path / 'afile'}: is an existing file; expected a folder" in err
     code, err = g2d(capsys, "report", run, "--out", tmp_path / "afile" / "r", "--logs-only")
     assert code == 2 and "is a file, not a folder" in err
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+    monkeypatch.setattr("tempfile.mkstemp", read_only)
+    code, err = g2d(capsys, "report", run, "--out", tmp_path / "ro" / "r", "--logs-only")
+    assert code == 2 and f"--out {tmp_path / 'ro' / 'r'}: cannot write in {tmp_path} (read-only file system)" in err
+    assert not (tmp_path / "ro").exists()
 
 
 def test_disk_full_names_the_file_and_leaves_the_last_checkpoint(run, capsys, monkeypatch):
