@@ -146,6 +146,10 @@ def test_teachers_trained_on_other_preprocessing_are_refused_naming_the_change(t
     assert "data.options.standardize: True -> False" in err  # … and the option that changed it
     assert "g2d teachers CONFIG --out RUN --overwrite" in err  # the command that fixes it
     assert not (run / "cache").exists()
+    code, err = g2d(capsys, "train", config, "--out", run, "--quiet", "--set", "data.options.standardize=false")
+    assert code == 2 and f"teacher {run / 'teachers' / 'a'} was trained on other inputs" in err
+    assert "data.options.standardize: True -> False" in err
+    assert not list((run / "students").rglob("*.safetensors")) and not list((run / "students").rglob("result.json"))
 
 
 def test_a_label_seen_once_is_a_typo_naming_label_and_row(tmp_path, capsys):
