@@ -112,3 +112,56 @@ def test_a_grid_gives_identical_cells_in_process_on_a_local_pool_and_on_ray(tmp_
         pytest.skip("ray is not installed (pip install 'g2d[ray]'); the local pool matched in-process")
     on_ray = run_grid(config, methods, [0, 1], tmp_path / "ray", run=ExecutorOptions("ray", 2, 1))
     assert _strip_timing(on_ray) == _strip_timing(serial)
+
+
+class _Ref:
+    def __init__(self, value) -> None:
+        self.value = value
+
+
+class _FakeRay:
+    """Enough of Ray's API to count instances: tasks run at once, in this process."""
+
+    def __init__(self) -> None:
+        self.inits = self.shutdowns = 0
+        self.up = False
+
+    def is_initialized(self) -> bool:
+        return self.up
+
+    def init(self, **kwargs) -> None:
+        self.inits, self.up = self.inits + 1, True
+
+    def shutdown(self) -> None:
+        self.shutdowns, self.up = self.shutdowns + 1, False
+
+    def remote(self, fn):
+        task = type("Task", (), {})()
+        task.options = lambda **resources: task
+        task.remote = lambda *args: _Ref(fn(*args))
+        return task
+
+    def wait(self, refs, num_returns):
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        return ref.value
+
+
+def test_a_session_keeps_one_ray_instance_for_several_rounds(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    run = ExecutorOptions("ray", 2, 1, log=None)
+    with run.session():
+        first = run.run([Cell("a", {"x": 1})], square, tmp_path)
+        second = run.run([Cell("b", {"x": 2})], square, tmp_path)
+        assert (fake.inits, fake.shutdowns) == (1, 0)  # the second round found Ray up
+    assert (fake.inits, fake.shutdowns) == (1, 1)  # closed with the session
+    assert first.results == {"a": {"y": 1}} and second.results == {"b": {"y": 4}}
+    run.run([Cell("c", {"x": 3})], square, tmp_path)  # outside a session: started and shut down per call
+    assert (fake.inits, fake.shutdowns) == (2, 2)
+    with run.session():
+        run.run([Cell("a", {"x": 1})], square, tmp_path)  # finished earlier: Ray is not started at all
+    assert fake.inits == 2

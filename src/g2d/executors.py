@@ -26,6 +26,8 @@ import json
 import os
 import sys
 import traceback
+from contextlib import contextmanager
+from contextvars import ContextVar
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -178,6 +180,9 @@ class _Progress:
 
 Outcome = tuple[Cell, bool, Any]
 
+#: Inside :meth:`ExecutorOptions.session`: the Ray modules started there (shut down when it closes).
+_RAY_KEPT_BY_SESSION: ContextVar[list[Any] | None] = ContextVar("g2d_ray_kept_by_session", default=None)
+
 
 def _run_local(cells: list[Cell], worker_fn: WorkerFn, workers: int, threads: int,
                progress: _Progress) -> Iterator[Outcome]:
@@ -216,35 +221,56 @@ def _import_ray():
 
 def _run_ray(cells: list[Cell], worker_fn: WorkerFn, workers: int, threads: int, address: str | None,
              progress: _Progress) -> Iterator[Outcome]:
+    if not cells:
+        return  # every cell finished earlier: no need to start Ray
+    with ray_session(workers, address) as ray:
+        yield from _ray_tasks(ray, cells, worker_fn, workers, threads, progress)
+
+
+@contextmanager
+def ray_session(workers: int, address: str | None = None) -> Iterator[Any]:
+    """Ray, connected: to the cluster at ``address`` (or ``$RAY_ADDRESS``), else a local instance
+    with ``workers`` CPUs. A session opened here is closed on exit; inside an open one (e.g. a
+    grid's two rounds of cells under :meth:`ExecutorOptions.session`) nothing is restarted."""
     ray = _import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
     address = address or os.environ.get("RAY_ADDRESS")
-    started_here = not ray.is_initialized()
-    if started_here:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(execute_cell)
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+    keep = _RAY_KEPT_BY_SESSION.get()
+    if keep is not None:  # an ExecutorOptions.session() is open: it shuts Ray down when it closes
+        keep.append(ray)
+        yield ray
+        return
     try:
-        pending = list(reversed(cells))
-        inflight: dict[Any, Cell] = {}
-        while pending or inflight:
-            while pending and len(inflight) < workers:
-                cell = pending.pop()
-                ref = remote.options(num_cpus=cell.num_cpus, num_gpus=cell.num_gpus).remote(worker_fn, cell, threads)
-                inflight[ref] = cell
-                progress.started(cell.name)
-            ready, _ = ray.wait(list(inflight), num_returns=1)
-            for ref in ready:
-                cell = inflight.pop(ref)
-                try:
-                    ok, value = ray.get(ref)
-                except Exception as err:  # noqa: BLE001 — the task's worker died or was cancelled
-                    ok, value = False, f"ray task failed: {type(err).__name__}: {err}"
-                yield cell, ok, value
+        yield ray
     finally:
-        if started_here:
-            ray.shutdown()
+        ray.shutdown()
+
+
+def _ray_tasks(ray: Any, cells: list[Cell], worker_fn: WorkerFn, workers: int, threads: int,
+               progress: _Progress) -> Iterator[Outcome]:
+    remote = ray.remote(execute_cell)
+    pending = list(reversed(cells))
+    inflight: dict[Any, Cell] = {}
+    while pending or inflight:
+        while pending and len(inflight) < workers:
+            cell = pending.pop()
+            ref = remote.options(num_cpus=cell.num_cpus, num_gpus=cell.num_gpus).remote(worker_fn, cell, threads)
+            inflight[ref] = cell
+            progress.started(cell.name)
+        ready, _ = ray.wait(list(inflight), num_returns=1)
+        for ref in ready:
+            cell = inflight.pop(ref)
+            try:
+                ok, value = ray.get(ref)
+            except Exception as err:  # noqa: BLE001 — the task's worker died or was cancelled
+                ok, value = False, f"ray task failed: {type(err).__name__}: {err}"
+            yield cell, ok, value
 
 
 @dataclass(frozen=True)
@@ -256,6 +282,19 @@ class ExecutorOptions:
     threads: int = 1
     address: str | None = None
     log: Callable[[str], None] | None = stderr_log  # progress lines; None = quiet
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep the executor's resources up across several :meth:`run` calls (Ray: one instance,
+        started by the first run that has cells to compute, shut down when the session closes)."""
+        token = _RAY_KEPT_BY_SESSION.set([])
+        try:
+            yield
+        finally:
+            started = _RAY_KEPT_BY_SESSION.get()
+            _RAY_KEPT_BY_SESSION.reset(token)
+            for ray in started:
+                ray.shutdown()
 
     def run(self, cells: list[Cell], worker_fn: WorkerFn, out_dir: str | Path) -> GridResult:
         return run_cells(cells, worker_fn, out_dir=out_dir, executor=self.executor, workers=self.workers,

@@ -42,12 +42,13 @@ def run_variants(config: ExperimentConfig, variants: dict[str, Callable[[Experim
     teacher_cells = [Cell(f"seed-{s}.teachers", {"config": configs[s].model_dump(mode="json"),
                                                  "run": str(out_root / f"seed-{s}"), "progress": progress})
                      for s in seeds]
-    teachers = run.run(teacher_cells, teacher_cell, out_root)
-    student_cells = [Cell(f"seed-{s}.{label}", {"config": cfg.model_dump(mode="json"),
-                                                "run": str(out_root / f"seed-{s}"), "label": label,
-                                                "progress": progress})
-                     for (s, label), cfg in students.items() if f"seed-{s}.teachers" in teachers.results]
-    trained = run.run(student_cells, student_cell, out_root)
+    with run.session():  # Ray: one instance for both rounds
+        teachers = run.run(teacher_cells, teacher_cell, out_root)
+        student_cells = [Cell(f"seed-{s}.{label}", {"config": cfg.model_dump(mode="json"),
+                                                    "run": str(out_root / f"seed-{s}"), "label": label,
+                                                    "progress": progress})
+                         for (s, label), cfg in students.items() if f"seed-{s}.teachers" in teachers.results]
+        trained = run.run(student_cells, student_cell, out_root)
     summaries = [_seed_summary(s, list(variants), teachers, trained, out_root / f"seed-{s}") for s in seeds]
     io.write_json(out_root / "grid.json", summaries)
     return summaries
