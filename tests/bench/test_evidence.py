@@ -1,6 +1,7 @@
 """``g2d bench evidence``: paired differences with their intervals, the tables, a resumable tiny run."""
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +50,33 @@ def test_suite_on_mfeat_writes_tables_and_keeps_finished_cells(tmp_path, shared_
     assert results["mfeat-pix-mor"][0]["diagnosis"]["neglected"] in ("pix", "mor")
     assert (tmp_path / "out" / "mfeat-pix-mor" / "seed-0" / "diagnosis.json").exists()
     assert "What `g2d diagnose` says" in text
+
+
+def test_suite_cells_run_on_the_executor_a_failed_cell_is_named_and_finished_cells_are_read_back(
+        tmp_path, monkeypatch, capsys):
+    import argparse
+
+    from g2d.bench import evidence
+    from tests.conftest import tiny_config
+
+    real = evidence.run_methods
+
+    def fails_on_bad(config, out, specs, progress):
+        if Path(out).parent.name == "bad":
+            raise RuntimeError("boom")
+        return real(config, out, specs, progress=progress)
+
+    monkeypatch.setattr(evidence, "run_methods", fails_on_bad)
+    config = tiny_config(teachers__epochs=1, student__epochs=1)
+    args = argparse.Namespace(methods=["joint", "g2d"], seeds=[0], out=str(tmp_path), executor="local",
+                              workers=1, threads=1, ray_address=None)
+    results, failed = evidence.run_suite({"good": config, "bad": config}, args)
+    assert list(results) == ["good"] and list(failed) == ["bad.seed-0"]
+    assert failed["bad.seed-0"].startswith("RuntimeError: boom (traceback: ")
+    assert "cell bad.seed-0 failed: RuntimeError: boom" in capsys.readouterr().err
+    assert sorted(results["good"][0]["methods"]) == ["g2d", "joint"] and "reused" not in results["good"][0]
+    assert set(results["good"][0]["diagnosis"]["modalities"]) == set(results["good"][0]["modalities"])
+    assert sorted(p.name for p in (tmp_path / "cells").glob("*.json")) == ["good.diagnosis.json", "good.seed-0.json"]
+    again, _ = evidence.run_suite({"good": config}, args)  # read back from the cell files, not retrained
+    assert again["good"][0]["reused"] is True
+    assert again["good"][0]["methods"] == results["good"][0]["methods"]

@@ -28,8 +28,8 @@ import argparse
 import json
 import math
 import statistics
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,9 +38,10 @@ from g2d import io
 from g2d.api import MethodSpec, run_methods
 from g2d.bench.grid import markdown_table, publish
 from g2d.bench.real_digits import ensure_av_digits, shared_paths
-from g2d.commands import parse_seeds
+from g2d.commands import add_executor, executor_options, parse_seeds
 from g2d.config import ExperimentConfig, parse_config
 from g2d.data import build_splits
+from g2d.executors import Cell
 
 # Student-t 97.5 % quantiles by degrees of freedom (two-sided 95 % intervals); normal beyond 30.
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
@@ -167,23 +168,49 @@ def schedule(student_dir: Path) -> dict[str, int]:
     return counts
 
 
-def run_suite(configs: dict[str, ExperimentConfig], args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+def train_cell(cell: Cell) -> dict[str, Any]:
+    """Worker (:func:`g2d.executors.run_cells`): :func:`run_cell` on one data set × seed."""
+    import torch
+
+    p = cell.payload
+    return run_cell(json.dumps(p["config"]), p["out"], [tuple(s) for s in p["specs"]], torch.get_num_threads())
+
+
+def diagnosis_cell(cell: Cell) -> dict[str, Any]:
+    """Worker: :func:`diagnose_cell` on one data set's first-seed run folder."""
+    import torch
+
+    return diagnose_cell(json.dumps(cell.payload["config"]), cell.payload["out"], torch.get_num_threads())
+
+
+def run_suite(configs: dict[str, ExperimentConfig],
+              args: argparse.Namespace) -> tuple[dict[str, list[dict[str, Any]]], dict[str, str]]:
+    """Every data set × seed as a cell on the chosen executor (``--executor``/``--workers``), then one
+    diagnosis cell per data set; the finished cells by data set, and the failed ones (name -> error),
+    which are printed by name and left out of the tables."""
     specs = [(s.label, s.method, s.options) for s in methods() if s.label in args.methods]
-    jobs = {}
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for seed in args.seeds:  # seed-major: an interrupted suite has every data set at the first seeds
-            for name, config in configs.items():
-                raw = config.model_dump(mode="json") | {"seed": seed}
-                out = str(Path(args.out) / name / f"seed-{seed}")
-                jobs[(name, seed)] = pool.submit(run_cell, json.dumps(raw), out, specs, args.threads)
-        results = {name: [jobs[(name, s)].result() for s in args.seeds] for name in configs}
-        first = args.seeds[0]  # the diagnosis of each data set, on its first seed's teachers and cache
-        diagnoses = {name: pool.submit(diagnose_cell, json.dumps(config.model_dump(mode="json") | {"seed": first}),
-                                       str(Path(args.out) / name / f"seed-{first}"), args.threads)
-                     for name, config in configs.items()}
-        for name, cells in results.items():
-            cells[0]["diagnosis"] = diagnoses[name].result()
-        return results
+    run = executor_options(args)
+    out = Path(args.out)
+    cells = [Cell(f"{name}.seed-{seed}", {"config": config.model_dump(mode="json") | {"seed": seed},
+                                          "out": str(out / name / f"seed-{seed}"), "specs": specs})
+             for seed in args.seeds for name, config in configs.items()]  # seed-major: early seeds first
+    first = args.seeds[0]  # the diagnosis of each data set, on its first seed's teachers and cache
+    with run.session():
+        trained = run.run(cells, train_cell, out)
+        diagnoses = run.run([Cell(f"{name}.diagnosis", {"config": config.model_dump(mode="json") | {"seed": first},
+                                                        "out": str(out / name / f"seed-{first}")})
+                             for name, config in configs.items() if f"{name}.seed-{first}" in trained.results],
+                            diagnosis_cell, out)
+    results = {}
+    for name in configs:
+        done = [(s, f"{name}.seed-{s}") for s in args.seeds if f"{name}.seed-{s}" in trained.results]
+        results[name] = [trained.results[c] | ({"reused": True} if c in trained.reused else {}) for _, c in done]
+        if done and done[0][0] == first and f"{name}.diagnosis" in diagnoses.results:
+            results[name][0]["diagnosis"] = diagnoses.results[f"{name}.diagnosis"]
+    failed = {**trained.failed, **diagnoses.failed}
+    for name, error in failed.items():
+        print(f"cell {name} failed: {error}", file=sys.stderr)
+    return {name: cells for name, cells in results.items() if cells}, failed
 
 
 # ---- tables -------------------------------------------------------------------------------------
@@ -265,10 +292,10 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, w
 def cmd_evidence(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     configs = build_configs(args)
-    results = run_suite(configs, args)
+    results, failed = run_suite(configs, args)
     io.write_json(Path(args.out) / "evidence.json", results)
     publish(report(results, args, time.perf_counter() - start), Path(args.out) / "evidence.md")
-    return 0
+    return 1 if failed else 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -288,6 +315,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decay-at", type=float, default=0.0, help="lr ×0.1 at this fraction of the epochs "
                    "(0.5: the end of the paper's SMP phase; 0: constant lr)")
     p.add_argument("--fusion", default="late", help="fusion of every student (concat | late | ...)")
-    p.add_argument("--workers", type=int, default=2, help="cells (data set × seed) run at once")
+    add_executor(p, workers=2)  # --executor, --workers, --ray-address; a cell = one data set × seed
     p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     p.set_defaults(handler=cmd_evidence)

@@ -67,15 +67,15 @@ def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
     return seeds
 
 
-def add_executor(parser: argparse.ArgumentParser) -> None:
-    """Where a grid command runs its cells (see :mod:`g2d.executors`)."""
+def add_executor(parser: argparse.ArgumentParser, workers: int = 1) -> None:
+    """Where a grid command runs its cells (see :mod:`g2d.executors`); ``workers``: the default of --workers."""
     parser.add_argument("--executor", choices=["local", "ray"], default="local",
                         help="local: a pool of --workers processes on this machine; ray: one Ray task per "
                              "cell (pip install 'g2d[ray]'); default local")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=int, default=workers,
                         help="cells run at once (local: worker processes, each with --threads torch threads; "
-                             "ray: tasks in flight, and the CPUs of a local Ray instance); default 1 = one "
-                             "after another in this process")
+                             "1 = one after another in this process; ray: tasks in flight, and the CPUs of a "
+                             f"local Ray instance); default {workers}")
     parser.add_argument("--ray-address", dest="ray_address", default=None, metavar="ADDRESS",
                         help="Ray cluster to join, e.g. ray://head:10001 or auto (default: $RAY_ADDRESS, "
                              "else a local Ray instance)")
