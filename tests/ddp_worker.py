@@ -14,6 +14,7 @@ from g2d.data.base import DatasetInfo, TensorDataset
 from g2d.methods import MethodContext, build_method
 from g2d.model import build_model
 from g2d.objectives import TeacherOutputs
+from g2d.runtime import RuntimeConfig
 from g2d.trainer import Trainer
 
 MODALITIES = ("a", "b")
@@ -58,7 +59,7 @@ def make_trainer(batch_size: int, confident_a: bool) -> tuple[Trainer, TableTeac
     context = MethodContext(MODALITIES, "classification", 2, model)
     method = build_method("g2d", {"phases": [1], "ranking": "teacher", "schedule": "fixed"}, context)  # epoch 0: SMP phase, epoch 1: joint
     config = TrainConfig(epochs=2, optim=OptimConfig(lr=0.1, momentum=0.9, weight_decay=0.01))
-    trainer = Trainer(model, method, train, train, None, config, batch_size=batch_size, device="cpu",
+    trainer = Trainer(model, method, train, train, None, config, RuntimeConfig(batch_size=batch_size),
                       teachers=teachers, progress=False)
     return trainer, teachers
 

@@ -12,7 +12,9 @@ from g2d.modulators.base import Modulator, StepState
 from g2d.objectives import TeacherOutputs
 from g2d.runtime import move_batch, prepare_model, resolve_device
 from g2d.scoring import rank_ascending
-from g2d.trainer import StepRunner, build_optimizer, make_loader, set_loader_seed
+from g2d.data.loader import make_loader, set_loader_seed
+from g2d.optim import build_optimizer
+from g2d.step import StepRunner
 
 MODS = ("a", "b")
 

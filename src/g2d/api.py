@@ -25,9 +25,10 @@ from g2d.config import ExperimentConfig, load_config, parse_config
 from g2d.data import DataSplits, build_splits
 from g2d.methods import Method, MethodContext, build_method
 from g2d.model import MultimodalModel, build_model
-from g2d.runtime import resolve_device, seed_everything
+from g2d.runtime import RuntimeConfig, resolve_device, seed_everything
 from g2d.teachers import OnlineTeachers, Teacher, load_teacher, train_teacher
-from g2d.trainer import Callback, FitResult, Trainer, TeacherSource, evaluate
+from g2d.step import TeacherSource
+from g2d.trainer import Callback, FitResult, Trainer, evaluate
 from g2d.validation import G2DError
 
 __all__ = ["load_config", "parse_config", "load_data", "build_student", "train_teachers",
@@ -253,11 +254,9 @@ def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, split
                                 device, notes)
     callbacks = (epoch_callbacks(config, splits, teachers, device) if config.analysis.track else []) + list(callbacks or [])
     trainer = Trainer(model, method, splits.train, splits.val, splits.test, config.student,
-                      batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
-                      device=device, precision=config.precision, seed=config.seed,
-                      num_workers=config.data.num_workers, teachers=source, out_dir=out_dir,
+                      RuntimeConfig.from_experiment(config, device), teachers=source, out_dir=out_dir,
                       progress=progress, description=f"student {name or config.method.name}",
-                      callbacks=callbacks, channels_last=config.channels_last, compile=config.compile)
+                      callbacks=callbacks)
     result = trainer.fit(resume=resume)
     io.load_weights(out_dir / "checkpoints" / "best.safetensors", model)
     if main:

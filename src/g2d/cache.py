@@ -29,7 +29,7 @@ from g2d.data.base import Batch, MultimodalDataset
 from g2d.objectives import TeacherOutputs
 from g2d.runtime import autocast
 from g2d.teachers import Teacher, file_sha256
-from g2d.trainer import make_loader
+from g2d.data.loader import make_loader
 from g2d.validation import CacheMismatchError, G2DError
 
 FORMAT_VERSION = 2  # 2: per-array shape, SHA-256 and fingerprint in the manifest

@@ -50,6 +50,9 @@ class OptimConfig(Strict):
     lr: float = Field(1e-3, gt=0)
     momentum: float = Field(0.9, ge=0, lt=1)
     weight_decay: float = Field(1e-4, ge=0)
+    no_decay_norm_and_bias: bool = Field(
+        False, description="no weight decay for biases and norm-layer parameters (timm's rule); "
+                           "off = every parameter decays, as in the paper's runs")
     step_size: int | None = Field(200, gt=0, description="epochs between lr decays; null = constant lr")
     gamma: float = Field(0.1, gt=0, le=1)
 

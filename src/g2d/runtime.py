@@ -10,14 +10,15 @@ cache and the benchmarks share one definition:
 - :func:`prepare_model` – channels-last weights for the CNNs and optional ``torch.compile`` of
   each encoder and the fusion head (in place, so checkpoints keep their parameter names);
 - :func:`move_batch` – a non-blocking host→device copy (pinned host memory) that keeps the
-  batch's sample indices on the host, where the teacher cache reads them without a device sync.
+  batch's sample indices on the host, where the teacher cache reads them without a device sync;
+- :class:`RuntimeConfig` – all of these for one run, made once from the experiment config.
 """
 from __future__ import annotations
 
 import os
 import random
 from contextlib import nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ContextManager
 
 import numpy as np
@@ -27,6 +28,7 @@ from torch import nn
 from g2d.validation import ConfigError
 
 if TYPE_CHECKING:
+    from g2d.config import ExperimentConfig
     from g2d.data.base import Batch
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -136,3 +138,27 @@ def epoch_seed(seed: int, epoch: int) -> int:
     """A per-epoch seed, so an epoch's shuffling and dropout do not depend on earlier epochs
     having run in this process (which makes resume exact)."""
     return (seed * 1_000_003 + epoch * 7919) % 2**31
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How a run executes, as opposed to what it learns (:class:`~g2d.config.TrainConfig`):
+    batch sizes, device, precision, seed, loader workers, memory layout, compilation. Made from
+    an experiment config once, by :meth:`from_experiment`, for every trainer of the run."""
+
+    batch_size: int
+    eval_batch_size: int = 256
+    device: torch.device = torch.device("cpu")
+    precision: str = "fp32"
+    seed: int = 0
+    num_workers: int = 0
+    channels_last: bool = False
+    compile: bool = False
+
+    @classmethod
+    def from_experiment(cls, config: "ExperimentConfig", device: torch.device | None = None) -> "RuntimeConfig":
+        """The runtime ``config`` asks for; ``device`` when already resolved, else its ``device``."""
+        return cls(batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
+                   device=device if device is not None else resolve_device(config.device),
+                   precision=config.precision, seed=config.seed, num_workers=config.data.num_workers,
+                   channels_last=config.channels_last, compile=config.compile)

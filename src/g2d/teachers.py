@@ -15,7 +15,7 @@ from g2d.data.base import Batch, DataSplits
 from g2d.methods import MethodContext, build_method
 from g2d.model import MultimodalModel, build_model
 from g2d.objectives import TeacherOutputs
-from g2d.runtime import autocast
+from g2d.runtime import RuntimeConfig, autocast
 from g2d.trainer import Trainer
 from g2d.validation import G2DError
 
@@ -43,11 +43,8 @@ def train_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, o
     context = MethodContext((modality,), splits.info.task, config.teachers.epochs, model, splits.train)
     method = build_method("joint", {}, context)
     trainer = Trainer(model, method, splits.train, splits.val, splits.test, config.teachers,
-                      batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
-                      device=device, precision=config.precision, seed=config.seed,
-                      num_workers=config.data.num_workers, out_dir=out_dir, progress=progress,
-                      description=f"teacher {modality}", channels_last=config.channels_last,
-                      compile=config.compile)
+                      RuntimeConfig.from_experiment(config, device), out_dir=out_dir, progress=progress,
+                      description=f"teacher {modality}")
     result = trainer.fit(resume=resume)
     io.load_weights(out_dir / "checkpoints" / "best.safetensors", model)
     io.save_weights(out_dir / "model.safetensors", model, {"modality": modality})

@@ -18,23 +18,24 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Protocol
+from typing import Any, Callable, Protocol
 
 import torch
 from torch import Tensor
-from torch.utils.data import BatchSampler, DataLoader, DistributedSampler, SequentialSampler
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from g2d import distributed, guards, io
-from g2d.config import OptimConfig, TrainConfig
+from g2d.config import TrainConfig
 from g2d.data.base import Batch, MultimodalDataset
+from g2d.data.loader import make_loader, set_loader_seed
 from g2d.methods.base import Method
 from g2d.metrics import SplitMetrics, higher_is_better
 from g2d.model import MultimodalModel
 from g2d.modulators.base import Modulator, StepState
-from g2d.objectives import TeacherOutputs
-from g2d.runtime import autocast, check_precision, epoch_seed, make_grad_scaler, move_batch, prepare_model
-from g2d.scoring import modality_confidence
+from g2d.optim import build_scheduler, create_optimizer
+from g2d.runtime import RuntimeConfig, autocast, check_precision, epoch_seed, move_batch, prepare_model
+from g2d.step import StepRunner, TeacherSource, build_step_state
 
 
 class Callback(Protocol):
@@ -43,93 +44,12 @@ class Callback(Protocol):
     def on_epoch_end(self, trainer: "Trainer", epoch: int, row: dict[str, Any]) -> dict[str, Any] | None: ...
 
 
-class TeacherSource(Protocol):
-    """Where a step gets the teachers' outputs for its batch (cache on disk, or teachers online)."""
-
-    def lookup(self, batch: Batch) -> TeacherOutputs: ...
-
-
-def make_loader(dataset: MultimodalDataset, batch_size: int, *, shuffle: bool, seed: int = 0,
-                num_workers: int = 0, pin_memory: bool = False, persistent_workers: bool = False,
-                rank: int = 0, world_size: int = 1) -> DataLoader:
-    """Batches of whole :class:`Batch` objects. A last batch of one sample is dropped when
-    shuffling (BatchNorm cannot train on it); evaluation keeps every sample.
-
-    Shuffling is a :class:`DistributedSampler` (one rank of one when not distributed: the same
-    permutation as ``randperm(n)`` seeded with ``seed``); with ``world_size`` > 1 this rank gets
-    every ``world_size``-th sample of it, so the ranks' local batches together are the global
-    batch a single process would draw. :func:`set_loader_seed` reseeds it for the next epoch, so
-    one loader (and its persistent workers) serves the whole run."""
-    if shuffle:
-        order = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=0)
-        order.set_epoch(seed)  # permutation seeded with 0 + seed
-        local = order.num_samples
-    else:
-        order, local = SequentialSampler(dataset), len(dataset)
-    drop_last = shuffle and local % batch_size == 1 and local > 1
-    return DataLoader(dataset, sampler=BatchSampler(order, batch_size, drop_last), batch_size=None,
-                      num_workers=num_workers, pin_memory=pin_memory,
-                      persistent_workers=persistent_workers and num_workers > 0)
-
-
-def set_loader_seed(loader: DataLoader, seed: int) -> None:
-    """Shuffle the next pass over ``loader`` with ``seed`` (a loader made with ``shuffle=True``)."""
-    loader.sampler.sampler.set_epoch(seed)
-
-
-def build_optimizer(groups: list[dict[str, Any]], cfg: OptimConfig) -> torch.optim.Optimizer:
-    if cfg.name == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-    return cls(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> torch.optim.lr_scheduler.LRScheduler:
-    step = cfg.step_size if cfg.step_size is not None else 10**9
-    return torch.optim.lr_scheduler.StepLR(optimizer, step_size=step, gamma=cfg.gamma)
-
-
 def may_skip_encoders(method: Method) -> bool:
     """Whether some step may leave an encoder out of the graph: a modulator that chooses the
     learning modalities (SMP, …) or a method with its own step. DDP then looks for unused
     parameters after each forward; plain joint training skips that graph walk."""
     chooses = any(type(m).select_active is not Modulator.select_active for m in method.modulators)
     return chooses or type(method).training_step is not Method.training_step
-
-
-class StepRunner:
-    """The pieces of a step that a method calls: autocast, backward, optimiser step.
-
-    Fixes the hook order: backward → ``on_after_backward`` → unscale → ``on_before_optimizer_step``
-    → step → zero grads (set to None, so an encoder that did not run stays untouched).
-    """
-
-    def __init__(self, model: MultimodalModel, optimizer: torch.optim.Optimizer, device: torch.device,
-                 precision: str) -> None:
-        self.model, self.optimizer, self.device, self.precision = model, optimizer, device, precision
-        # fp16: a skipped step (inf/nan gradients) moves nothing; a suppressed encoder has no
-        # gradient at all, so neither a skipped nor a taken step can move it.
-        self.scaler = make_grad_scaler(device, precision)
-
-    def autocast(self) -> ContextManager:
-        return autocast(self.device, self.precision)
-
-    def backward(self, loss: Tensor, state: StepState, modulators: list[Modulator]) -> None:
-        (self.scaler.scale(loss) if self.scaler else loss).backward()
-        for modulator in modulators:
-            modulator.on_after_backward(state)
-
-    def optimizer_step(self, state: StepState, modulators: list[Modulator]) -> None:
-        if self.scaler:
-            self.scaler.unscale_(self.optimizer)
-        for modulator in modulators:
-            modulator.on_before_optimizer_step(state, self.optimizer)
-        if self.scaler:
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-        else:
-            self.optimizer.step()
-        self.optimizer.zero_grad(set_to_none=True)
 
 
 @dataclass
@@ -167,22 +87,21 @@ class Trainer:
     selected epoch. With ``out_dir`` it logs and checkpoints there."""
 
     def __init__(self, model: MultimodalModel, method: Method, train: MultimodalDataset,
-                 val: MultimodalDataset, test: MultimodalDataset | None, config: TrainConfig, *,
-                 batch_size: int, eval_batch_size: int = 256, device: torch.device | str = "cpu",
-                 precision: str = "fp32", seed: int = 0, num_workers: int = 0,
-                 teachers: TeacherSource | None = None, out_dir: str | Path | None = None,
-                 progress: bool = True, description: str = "train",
-                 callbacks: list[Callback] | None = None, channels_last: bool = False,
-                 compile: bool = False) -> None:
-        self.device = torch.device(device)
-        check_precision(self.device, precision)
-        self.channels_last = channels_last
-        self.model = prepare_model(model, self.device, channels_last=channels_last, compile=compile)
+                 val: MultimodalDataset, test: MultimodalDataset | None, config: TrainConfig,
+                 runtime: RuntimeConfig, *, teachers: TeacherSource | None = None,
+                 out_dir: str | Path | None = None, progress: bool = True, description: str = "train",
+                 callbacks: list[Callback] | None = None) -> None:
+        self.runtime = runtime
+        self.device = torch.device(runtime.device)
+        check_precision(self.device, runtime.precision)
+        self.channels_last = runtime.channels_last
+        self.model = prepare_model(model, self.device, channels_last=runtime.channels_last,
+                                   compile=runtime.compile)
         self.dist = distributed.current()
-        self.method, self.config, self.seed = method, config, seed
+        self.method, self.config, self.seed = method, config, runtime.seed
         self.train_data, self.val_data, self.test_data = train, val, test
-        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
-        self.precision, self.teachers = precision, teachers
+        self.batch_size, self.eval_batch_size = runtime.batch_size, runtime.eval_batch_size
+        self.num_workers, self.precision, self.teachers = runtime.num_workers, runtime.precision, teachers
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.progress, self.description = progress, description
         self.callbacks = list(callbacks or [])
@@ -191,14 +110,14 @@ class Trainer:
         self.maximize = higher_is_better(self.select_metric)
         if method.needs_teachers and teachers is None:
             raise ValueError("this method needs teacher outputs: pass teachers= (a cache or online teachers)")
-        self.optimizer = build_optimizer(method.param_groups(model, config.optim.lr), config.optim)
+        self.optimizer = create_optimizer(method, model, config.optim)
         self.scheduler = build_scheduler(self.optimizer, config.optim)
         # Under DDP the step's forward goes through the wrapper (gradients averaged across ranks);
         # evaluation and checkpoints use the plain model.
         forward = (distributed.wrap(self.model, self.device, find_unused=may_skip_encoders(method))
                    if self.dist.enabled else self.model)
-        self.runner = StepRunner(forward, self.optimizer, self.device, precision)
-        self.guard = guards.for_training(description, self.device, precision, self.dist.enabled)
+        self.runner = StepRunner(forward, self.optimizer, self.device, runtime.precision)
+        self.guard = guards.for_training(description, self.device, runtime.precision, self.dist.enabled)
         self._loader: DataLoader | None = None
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] | None = None
@@ -360,9 +279,5 @@ class Trainer:
         return self.device if nccl else torch.device("cpu")
 
     def step_state(self, epoch: int, batch: Batch) -> StepState:
-        state = StepState(epoch, self.global_step, self.model.modalities, self.task, batch)
-        if self.method.needs_teachers:
-            state.teacher = self.teachers.lookup(batch)  # batch.index is on the host: no sync
-            confidence = modality_confidence(state.teacher.logits, batch.target, self.task)
-            state.confidence = distributed.global_confidence(confidence, len(batch))
-        return state
+        return build_step_state(self.method, batch, epoch=epoch, step=self.global_step,
+                                modalities=self.model.modalities, task=self.task, teachers=self.teachers)

@@ -9,7 +9,7 @@ import torch
 
 from g2d.data import build_splits
 from g2d.data.preprocessed import FileDataset
-from g2d.trainer import make_loader
+from g2d.data.loader import make_loader
 from g2d.validation import DataError
 
 CLASSES = ["NEU", "HAP", "ANG"]

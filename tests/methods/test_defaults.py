@@ -10,6 +10,7 @@ from g2d.config import OptimConfig, TrainConfig
 from g2d.methods import METHODS, MethodContext, build_method
 from g2d.methods.mslr import DynamicRates
 from g2d.modulators.mses import ModalityEarlyStopping
+from g2d.runtime import RuntimeConfig
 from g2d.trainer import Trainer
 from tests.methods.tiny import FakeTeachers, tiny_model, tiny_splits
 
@@ -23,7 +24,7 @@ def train_tiny(method: str, fusion: str = "concat") -> tuple[Trainer, dict[str, 
     context = MethodContext(splits.info.modalities, splits.info.task, EPOCHS, model, splits.train, splits.val)
     built = build_method(method, None, context)
     config = TrainConfig(epochs=EPOCHS, optim=OptimConfig(name="sgd", lr=0.05, step_size=None))
-    trainer = Trainer(model, built, splits.train, splits.val, None, config, batch_size=16, seed=0,
+    trainer = Trainer(model, built, splits.train, splits.val, None, config, RuntimeConfig(batch_size=16, seed=0),
                       teachers=FakeTeachers(splits, model, {"strong": 3.0}), progress=False)
     trainer.fit()
     return trainer, {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from g2d.config import OptimConfig
-from g2d.trainer import build_optimizer, build_scheduler
+from g2d.optim import build_optimizer, build_scheduler
 from g2d.validation import ConfigError
 from tests.conftest import tiny_config
 from tests.methods.tiny import tiny

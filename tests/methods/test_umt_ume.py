@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from g2d.config import OptimConfig
 from g2d.model import MultimodalModel
-from g2d.trainer import build_optimizer
+from g2d.optim import build_optimizer
 from g2d.validation import ConfigError
 from tests.methods.tiny import tiny
 

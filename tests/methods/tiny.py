@@ -13,8 +13,8 @@ from g2d.methods import Method, MethodContext, build_method
 from g2d.model import MultimodalModel, build_model
 from g2d.modulators.base import StepState
 from g2d.objectives import TeacherOutputs
-from g2d.scoring import modality_confidence
-from g2d.trainer import StepRunner, build_optimizer
+from g2d.optim import create_optimizer
+from g2d.step import StepRunner, build_step_state
 
 
 def tiny_splits(modalities: int = 2, task: str = "classification", classes: int = 4, dim: int = 8,
@@ -67,11 +67,8 @@ class Tiny:
     def state(self, epoch: int = 0, step: int = 0, batch: Batch | None = None) -> StepState:
         batch = batch if batch is not None else self.batch()
         info = self.splits.info
-        state = StepState(epoch, step, info.modalities, info.task, batch)
-        if self.method.needs_teachers:
-            state.teacher = self.teachers.lookup(batch)
-            state.confidence = modality_confidence(state.teacher.logits, batch.target, info.task)
-        return state
+        return build_step_state(self.method, batch, epoch=epoch, step=step, modalities=info.modalities,
+                                task=info.task, teachers=self.teachers)
 
     def step(self, epoch: int = 0, step: int = 0, batch: Batch | None = None) -> tuple[StepState, dict]:
         state = self.state(epoch, step, batch)
@@ -92,6 +89,6 @@ def tiny(method: str = "joint", options: dict[str, Any] | None = None, modulator
     context = MethodContext(splits.info.modalities, task, epochs, model, splits.train, splits.val)
     built = build_method(method, options, context, modulators)
     optim = OptimConfig(name="sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
-    optimizer = build_optimizer(built.param_groups(model, lr), optim)
+    optimizer = create_optimizer(built, model, optim)
     runner = StepRunner(model, optimizer, torch.device("cpu"), "fp32")
     return Tiny(splits, model, built, runner, FakeTeachers(splits, model, teacher_bias), epochs)

@@ -7,7 +7,8 @@ from g2d.methods import MethodContext, build_method
 from g2d.model import build_model
 from g2d.modulators.base import StepState
 from g2d.objectives import TeacherOutputs
-from g2d.trainer import StepRunner, build_optimizer
+from g2d.optim import build_optimizer
+from g2d.step import StepRunner
 from g2d.config import OptimConfig
 
 

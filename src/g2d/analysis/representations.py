@@ -16,7 +16,7 @@ from g2d.data.base import MultimodalDataset
 from g2d.metrics import ConfidenceRatio, FeatureAlignment, ModalityGap, higher_is_better
 from g2d.model import MultimodalModel
 from g2d.runtime import autocast
-from g2d.trainer import make_loader
+from g2d.data.loader import make_loader
 
 if TYPE_CHECKING:
     from g2d.teachers import Teacher

@@ -153,7 +153,7 @@ def input_pipeline_section(args: argparse.Namespace, device: torch.device, work:
     """Epoch time of the train split's loader, decoding every epoch vs reading the preprocessed cache."""
     from g2d.data import build_splits
     from g2d.data.av_digits import make_cremad_digits
-    from g2d.trainer import make_loader, set_loader_seed
+    from g2d.data.loader import make_loader, set_loader_seed
 
     shared = Path(args.shared)
     if not (shared / "fsdd").is_dir() or not (shared / "mnist" / "mnist.npz").exists():

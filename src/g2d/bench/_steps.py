@@ -29,10 +29,9 @@ from g2d.config import OptimConfig
 from g2d.data.base import DatasetInfo, TensorDataset
 from g2d.methods import MethodContext, build_method
 from g2d.model import build_model
+from g2d.optim import create_optimizer
 from g2d.runtime import move_batch, prepare_model, synchronize
-from g2d.trainer import StepRunner, build_optimizer
-from g2d.modulators.base import StepState
-from g2d.scoring import modality_confidence
+from g2d.step import StepRunner, build_step_state
 
 
 @dataclass
@@ -90,7 +89,7 @@ class StepCase:
         paper_smp = {"phases": [1] * (len(setup.modalities) - 1), "ranking": "teacher", "schedule": "fixed"}
         options = paper_smp if method == "g2d" else {}  # the paper's fixed phase: epoch 0 is an SMP step
         self.method = build_method(method, options, context)
-        optim = build_optimizer(self.method.param_groups(self.model, 1e-3), OptimConfig(lr=1e-3))
+        optim = create_optimizer(self.method, self.model, OptimConfig(lr=1e-3))
         self.runner = StepRunner(self.model, optim, setup.device, setup.precision)
         self.name, self.setup, self.epoch, self.cache = name, setup, epoch, cache
         gen = torch.Generator().manual_seed(setup.seed)
@@ -114,10 +113,8 @@ class StepCase:
     def step(self) -> None:
         self.turn = (self.turn + 1) % len(self.ring)
         batch = move_batch(self.ring[self.turn], self.setup.device, self.setup.channels_last)
-        state = StepState(self.epoch, 0, self.setup.modalities, "classification", batch)
-        if self.method.needs_teachers:
-            state.teacher = self.cache.lookup(batch)
-            state.confidence = modality_confidence(state.teacher.logits, batch.target, "classification")
+        state = build_step_state(self.method, batch, epoch=self.epoch, step=0, modalities=self.setup.modalities,
+                                 task="classification", teachers=self.cache)
         self.method.training_step(self.runner, state)
         self.last_active = state.active
 

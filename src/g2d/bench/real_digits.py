@@ -139,7 +139,7 @@ def time_epochs(args: argparse.Namespace, root: Path, cached: bool) -> dict[str,
 
     from g2d import api
     from g2d.data import build_splits
-    from g2d.trainer import make_loader
+    from g2d.data.loader import make_loader
 
     cache = Path(args.out) / "preprocessed"
     shutil.rmtree(cache, ignore_errors=True)

@@ -19,7 +19,7 @@ from g2d.registry import Registry
 if TYPE_CHECKING:
     from g2d.data.base import MultimodalDataset
     from g2d.model import ModelOutput, MultimodalModel
-    from g2d.trainer import StepRunner
+    from g2d.step import StepRunner
 
 
 @dataclass(frozen=True)

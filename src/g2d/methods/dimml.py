@@ -42,7 +42,7 @@ from g2d.registry import ExperimentContext, Options
 from g2d.validation import ConfigError
 
 if TYPE_CHECKING:
-    from g2d.trainer import StepRunner
+    from g2d.step import StepRunner
 
 
 class DIMMLOptions(Options):
@@ -105,7 +105,7 @@ class DIMMLMethod(Method):
     # ---- DUC ---------------------------------------------------------------------------------
     @torch.no_grad()
     def choose_dimensions(self, model: MultimodalModel, device: torch.device, batch_size: int = 256) -> None:
-        from g2d.trainer import make_loader
+        from g2d.data.loader import make_loader
 
         if self.train_data is None:
             raise RuntimeError("DI-MML needs the training split to choose effective dimensions (context.train_data)")

@@ -35,7 +35,7 @@ from g2d.objectives import Objective, task_loss
 from g2d.registry import Options
 
 if TYPE_CHECKING:
-    from g2d.trainer import StepRunner
+    from g2d.step import StepRunner
 
 
 class MMParetoOptions(Options):

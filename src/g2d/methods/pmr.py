@@ -39,7 +39,7 @@ from g2d.objectives import Objective, task_objective
 from g2d.registry import ExperimentContext
 
 if TYPE_CHECKING:
-    from g2d.trainer import StepRunner
+    from g2d.step import StepRunner
 
 
 class PMROptions(EpochWindowOptions):
@@ -60,7 +60,7 @@ class PMROptions(EpochWindowOptions):
 def class_means(model: MultimodalModel, dataset: MultimodalDataset, num_classes: int,
                 device: torch.device, batch_size: int = 256) -> tuple[dict[str, Tensor], Tensor]:
     """Per-modality class means of the features over ``dataset`` (eval mode) and class counts."""
-    from g2d.trainer import make_loader
+    from g2d.data.loader import make_loader
 
     was_training = model.training
     model.eval()
