@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as replace_fields
 from pathlib import Path
 from typing import Any
 
@@ -166,11 +166,9 @@ def diagnose(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits |
     probe = parse_config(raw, "joint probe")
     seed_everything(config.seed)
     model = build_student(probe, splits)
+    runtime = replace_fields(RuntimeConfig.from_experiment(config, device), compile=False)
     trainer = Trainer(model, make_method(probe, splits, model), splits.train, splits.val, None, probe.student,
-                      batch_size=config.data.batch_size, eval_batch_size=config.data.eval_batch_size,
-                      device=device, precision=config.precision, seed=config.seed,
-                      num_workers=config.data.num_workers, progress=progress, description="joint probe",
-                      channels_last=config.channels_last)
+                      runtime, progress=progress, description="joint probe")
     trainer.fit()
     metric = trainer.select_metric
     key = "modality_accuracy" if splits.info.task == "classification" else "modality_mae"

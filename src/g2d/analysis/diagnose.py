@@ -20,7 +20,7 @@ from g2d.model import MultimodalModel
 from g2d.objectives import TeacherOutputs
 from g2d.runtime import move_batch
 from g2d.scoring import rank_ascending, true_label_confidence
-from g2d.trainer import make_loader
+from g2d.data.loader import make_loader
 
 
 class TeacherLookup(Protocol):
