@@ -129,7 +129,7 @@ def test_loading_an_avmnist_folder_keeps_private_memory_bounded_by_the_batch(tmp
             return int(line.split()[1]) // 1024
         import torch
         from g2d.data import build_splits
-        from g2d.trainer import make_loader
+        from g2d.data.loader import make_loader
         start = anon()
         splits = build_splits("avmnist", {{"root": {str(root)!r}}})
         splits.train.fingerprint()

@@ -32,7 +32,7 @@ from g2d.registry import ExperimentContext, Options
 
 if TYPE_CHECKING:
     from g2d.fusion.base import Fusion
-    from g2d.trainer import StepRunner
+    from g2d.step import StepRunner
 
 
 class CMLOptions(Options):

@@ -38,7 +38,7 @@ from g2d.objectives import task_loss, task_objective
 from g2d.registry import ExperimentContext
 
 if TYPE_CHECKING:
-    from g2d.trainer import StepRunner
+    from g2d.step import StepRunner
 
 
 class MBSDOptions(EpochWindowOptions):

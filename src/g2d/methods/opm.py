@@ -34,7 +34,7 @@ from g2d.modulators.ogm import EpochWindowOptions, Reference, discrepancy_ratios
 from g2d.objectives import task_loss, task_objective
 
 if TYPE_CHECKING:
-    from g2d.trainer import StepRunner
+    from g2d.step import StepRunner
 
 
 class OPMOptions(EpochWindowOptions):

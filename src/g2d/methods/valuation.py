@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from g2d.data.base import MultimodalDataset
     from g2d.fusion.base import Fusion
     from g2d.model import MultimodalModel
-    from g2d.trainer import StepRunner
+    from g2d.step import StepRunner
 
 MAX_MODALITIES = 6
 
