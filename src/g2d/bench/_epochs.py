@@ -29,6 +29,7 @@ from g2d.config import OptimConfig, TrainConfig
 from g2d.data.base import DatasetInfo, TensorDataset
 from g2d.methods import MethodContext, build_method
 from g2d.model import build_model
+from g2d.runtime import RuntimeConfig
 from g2d.trainer import Trainer
 
 G2D_GOAL, SMP_GOAL = 1.05, 1.0
@@ -67,10 +68,10 @@ class EpochCase:
         inputs = {k: torch.randn(setup.pool, *s, generator=gen) for k, s in setup.shapes.items()}
         data = TensorDataset(inputs, torch.zeros(setup.pool, dtype=torch.long), info)
         config = TrainConfig(epochs=m, optim=OptimConfig(lr=1e-3, step_size=None))
-        self.trainer = Trainer(model, method, data, data, None, config, batch_size=setup.batch_size,
-                               device=setup.device, precision=setup.precision, seed=setup.seed,
-                               teachers=cache if method.needs_teachers else None, progress=False,
-                               channels_last=setup.channels_last)
+        runtime = RuntimeConfig(batch_size=setup.batch_size, device=setup.device, precision=setup.precision,
+                                seed=setup.seed, channels_last=setup.channels_last)
+        self.trainer = Trainer(model, method, data, data, None, config, runtime,
+                               teachers=cache if method.needs_teachers else None, progress=False)
         self.epoch = _epoch_of(name, m)
 
     def run(self) -> None:
