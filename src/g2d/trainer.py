@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 import torch
-from torch import Tensor
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -29,6 +28,7 @@ from g2d import distributed, guards, io
 from g2d.config import TrainConfig
 from g2d.data.base import Batch, MultimodalDataset
 from g2d.data.loader import make_loader, set_loader_seed
+from g2d.figures import EpochSums
 from g2d.methods.base import Method
 from g2d.metrics import SplitMetrics, higher_is_better
 from g2d.model import MultimodalModel
@@ -245,8 +245,7 @@ class Trainer:
 
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         self.model.train()
-        sums: dict[str, Tensor] = {}
-        conf_sums: dict[str, Tensor] = {}
+        sums = EpochSums()  # the step's figures summed on the device, read once after the loop
         active_counts = {m: 0 for m in self.model.modalities}
         samples = steps = 0
         for batch in self.train_loader(epoch):
@@ -255,17 +254,14 @@ class Trainer:
             terms = self.method.training_step(self.runner, state)
             self.guard.observe(terms, self.global_step)
             n = len(batch)
-            for name, value in terms.items():
-                sums[name] = sums.get(name, 0) + value.detach().float() * n
-            for m, rho in (state.confidence or {}).items():
-                conf_sums[m] = conf_sums.get(m, 0) + rho.detach().float() * n
+            sums.add({f"t.{k}": v for k, v in terms.items()}
+                     | {f"c.{m}": rho for m, rho in (state.confidence or {}).items()}, n)
             for m in state.active if state.active is not None else self.model.modalities:
                 active_counts[m] += 1
             samples, steps = samples + n, steps + 1
             self.global_step += 1
         # one device->host read per epoch (and one all-reduce when distributed)
-        totals = {f"t.{k}": v for k, v in sums.items()} | {f"c.{k}": v for k, v in conf_sums.items()}
-        totals, samples = distributed.all_reduce_sums(totals, samples, self._reduce_device())
+        totals, samples = distributed.all_reduce_sums(sums.read(), samples, self._reduce_device())
         train = {k[2:]: v / samples for k, v in totals.items() if k.startswith("t.")}
         train["loss"] = sum(train.values())
         return {"lr": self.optimizer.param_groups[0]["lr"], "train": train, "steps": steps,
