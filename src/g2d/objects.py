@@ -121,7 +121,8 @@ def replace_objects(raw: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, nn.Module):
                 encoders[m] = {"name": register_encoder(value), "options": {}}
         raw["model"] = {**model, "encoders": encoders}
-    for m, value in (model.get("encoders") or {}).items() if isinstance(model, dict) else ():
+    encoders = model.get("encoders") if isinstance(model, dict) else None
+    for m, value in encoders.items() if isinstance(encoders, dict) else ():  # a non-dict: the schema names it
         if isinstance(value, dict) and isinstance(value.get("name"), str):
             check_not_stale("encoder", value["name"], f"model.encoders.{m}.name")
     data = raw.get("data")
