@@ -1,6 +1,8 @@
 """The CLI end to end on tiny data: teachers -> cache -> train -> evaluate, and its error messages."""
 import json
 
+import pytest
+
 import yaml
 
 from g2d.cli import main
@@ -73,3 +75,19 @@ def test_demo_writes_summary_in_the_documented_shape(tmp_path, capsys):
     assert 0 <= summary["teachers"]["weak"]["test"]["accuracy"] <= 1
     assert (run / "config.yaml").exists()
     assert "fused" in capsys.readouterr().out
+
+
+def test_version_prints_the_installed_version(capsys):
+    import importlib.metadata
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out == f"g2d {importlib.metadata.version('g2d')}\n"
+
+
+def test_bare_g2d_prints_the_help_with_every_command(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: g2d")
+    for command in ("demo", "teachers", "train", "report"):
+        assert f"    {command} " in out or f"    {command}\n" in out

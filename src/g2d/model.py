@@ -73,10 +73,6 @@ class MultimodalModel(nn.Module):
     def encoder_parameters(self, modality: str) -> list[nn.Parameter]:
         return list(self.encoders[modality].parameters())
 
-    def shared_parameters(self) -> list[nn.Parameter]:
-        """Parameters outside every encoder (the fusion head)."""
-        return list(self.fusion.parameters())
-
 
 def build_model(info: DatasetInfo, encoders: dict[str, dict[str, Any]], fusion: dict[str, Any],
                 modalities: Collection[str] | None = None) -> MultimodalModel:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -69,10 +69,6 @@ def logit_distillation(student_logits: Tensor, teacher_logits: dict[str, Tensor]
     log_t = F.log_softmax(scaled(teachers), dim=-1)
     kl = F.kl_div(log_s.expand_as(log_t), log_t, log_target=True, reduction="sum") / batch
     return kl if temperature == 1 else temperature ** 2 * kl
-
-
-class Term(Protocol):
-    def __call__(self, output: ModelOutput, batch: Batch, teacher: TeacherOutputs | None) -> Tensor: ...
 
 
 @dataclass

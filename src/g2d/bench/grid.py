@@ -130,10 +130,6 @@ def mean_std(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
     return f"{statistics.mean(vals):.{digits}f} ± {statistics.stdev(vals):.{digits}f}"
 
 
-def collect(summaries: list[dict[str, Any]], getter: Callable[[dict[str, Any]], float]) -> list[float]:
-    return [getter(s) for s in summaries]
-
-
 def markdown_table(header: list[str], rows: list[list[str]], bold_best: bool = False) -> str:
     """A GitHub markdown table; with ``bold_best`` the largest number in each row (after the first
     column, by the mean before ±) is bold."""

@@ -3,7 +3,7 @@ image settings, default encoders, validation carving and regression target scali
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Sequence
+from typing import Annotated, Any
 
 import numpy as np
 from pydantic import BeforeValidator, Field, model_validator
@@ -146,10 +146,6 @@ def scale_targets(train: np.ndarray, *others: np.ndarray) -> tuple[tuple[float, 
     lo, hi = float(np.min(train)), float(np.max(train))
     span = hi - lo if hi > lo else 1.0
     return (lo, hi), [(np.asarray(a, np.float64) - lo) / span for a in (train, *others)]
-
-
-def split_counts(splits: dict[str, Sequence[Any]]) -> dict[str, int]:
-    return {k: len(v) for k, v in splits.items()}
 
 
 def file_splits(records: dict[str, list], pipeline: Any, info: Any, opts: CachedLoaderOptions,

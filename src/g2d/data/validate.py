@@ -102,20 +102,6 @@ def class_index(label: str, classes: Sequence[str], where: str, bad: BadSamples)
         return None
 
 
-def check_label_range(labels: np.ndarray, num_classes: int, where: str) -> None:
-    """Integer class labels in ``0..num_classes-1``."""
-    if labels.ndim != 1:
-        raise DataError(f"{where}: expected a 1-D array of labels, got shape {labels.shape}")
-    if not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.floating) or not np.all(np.isfinite(labels)) \
-                or not np.all(labels == np.round(labels)):
-            raise DataError(f"{where}: expected integer class labels, got dtype {labels.dtype}")
-    out = np.flatnonzero((labels < 0) | (labels >= num_classes))
-    if len(out):
-        raise DataError(f"{where}: label {labels[out[0]].item()!r} at sample {int(out[0])} is outside the classes "
-                        f"0..{num_classes - 1} ({len(out)} such samples)")
-
-
 #: Without an explicit class list, a class with fewer samples than this (over every split) is
 #: taken for a label typo; loaders expose it as the option ``min_class_samples``.
 MIN_CLASS_SAMPLES = 3
