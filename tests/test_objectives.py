@@ -143,3 +143,41 @@ def test_teacher_side_of_the_stacked_terms_carries_no_gradient():
     (feature_distillation(f_s, f_t) + logit_distillation(z_s, z_t, "classification", 2.0)).backward()
     assert all(v.grad is None for v in [*f_t.values(), *z_t.values()])
     assert z_s.grad is not None and all(v.grad is not None for v in f_s.values())
+
+
+def test_modality_logit_distillation_pairs_each_teacher_with_its_own_path():
+    from g2d.objectives import modality_logit_distillation
+
+    own = {"a": torch.tensor([[0.0, 0.0]]), "b": torch.tensor([[0.0, 0.0]])}
+    z_t = {"a": torch.tensor([[math.log(3.0), 0.0]]), "b": torch.tensor([[0.0, 0.0]])}
+    # teacher a against z_s^a only: KL([.75,.25] || [.5,.5]); teacher b matches z_s^b exactly (0)
+    expected = 0.75 * math.log(1.5) + 0.25 * math.log(0.5)
+    assert modality_logit_distillation(own, z_t, "classification").item() == pytest.approx(expected, rel=1e-5)
+    swapped = {"a": own["a"], "b": torch.tensor([[math.log(3.0), 0.0]])}  # z_s^b now wrong for teacher b
+    assert modality_logit_distillation(swapped, z_t, "classification").item() > expected + 0.1
+
+
+@pytest.mark.parametrize("task,temperature", [("classification", 1.0), ("classification", 2.5), ("regression", 1.0)])
+def test_modality_logit_distillation_equals_the_per_modality_sum(task, temperature):
+    from g2d.objectives import modality_logit_distillation
+
+    classes = 1 if task == "regression" else 6
+    gen = torch.Generator().manual_seed(5)
+    own = {m: (3 * torch.randn(9, classes, generator=gen)).requires_grad_() for m in "abc"}
+    z_t = {m: 3 * torch.randn(9, classes, generator=gen) for m in "abc"}
+    stacked = modality_logit_distillation(own, z_t, task, temperature)
+    per_modality = torch.stack([_per_modality_logit(own[m], {m: z_t[m]}, task, temperature) for m in own]).sum()
+    torch.testing.assert_close(stacked, per_modality, **TOL)
+
+
+def test_g2d_objective_adds_the_own_term_only_when_gamma_is_set():
+    from g2d.data.base import Batch
+    from g2d.model import ModelOutput
+    from g2d.objectives import TeacherOutputs
+
+    out = ModelOutput(torch.tensor([[0.0, 0.0]]), {"a": torch.tensor([[0.0, 0.0]])}, {"a": torch.tensor([[1.0]])})
+    batch = Batch({}, torch.tensor([0]), torch.tensor([0]))
+    teacher = TeacherOutputs({"a": torch.tensor([[math.log(3.0), 0.0]])}, {"a": torch.tensor([[0.0]])})
+    assert "own" not in g2d_objective("classification", 1.0, 1.0, 1.0)(out, batch, teacher)
+    terms = g2d_objective("classification", 1.0, 1.0, 1.0, gamma=2.0)(out, batch, teacher)
+    assert terms["own"].item() == pytest.approx(2 * (0.75 * math.log(1.5) + 0.25 * math.log(0.5)), rel=1e-5)

@@ -59,13 +59,26 @@ def logit_distillation(student_logits: Tensor, teacher_logits: dict[str, Tensor]
     The teachers' logits are stacked to (M, B, C): one softmax and one KL sum over every modality,
     the student's side broadcast (its gradient sums over M). Equal to the per-modality sum up to
     float rounding; T = 1 skips the division and the T² factor (exactly the same numbers)."""
-    teachers = torch.stack(list(teacher_logits.values())).detach()  # (M, B, C)
-    batch = student_logits.shape[0]
+    return _stacked_distillation(student_logits, torch.stack(list(teacher_logits.values())), task, temperature)
+
+
+def modality_logit_distillation(modality_logits: dict[str, Tensor], teacher_logits: dict[str, Tensor],
+                                task: str, temperature: float = 1.0) -> Tensor:
+    """``Σ_m T² · KL(softmax(z_t^m/T) ‖ softmax(z_s^m/T))``: each teacher distilled into its own
+    modality's path ``z_s^m`` instead of the fused output (a project extension, not in the paper)."""
+    students = torch.stack([modality_logits[m] for m in teacher_logits])
+    return _stacked_distillation(students, torch.stack(list(teacher_logits.values())), task, temperature)
+
+
+def _stacked_distillation(students: Tensor, teachers: Tensor, task: str, temperature: float) -> Tensor:
+    """Sum over M of the batch-mean distillation loss; ``students`` is (B, C), broadcast, or (M, B, C)."""
+    teachers = teachers.detach()  # (M, B, C)
+    batch = teachers.shape[1]
     if task == "regression":
-        s, t = prediction(student_logits, task), prediction(teachers, task)  # (B,), (M, B)
+        s, t = prediction(students, task), prediction(teachers, task)  # (B,) or (M, B), and (M, B)
         return F.mse_loss(s.expand_as(t), t, reduction="sum") / batch
     scaled = (lambda z: z) if temperature == 1 else (lambda z: z / temperature)
-    log_s = F.log_softmax(scaled(student_logits), dim=-1)
+    log_s = F.log_softmax(scaled(students), dim=-1)
     log_t = F.log_softmax(scaled(teachers), dim=-1)
     kl = F.kl_div(log_s.expand_as(log_t), log_t, log_target=True, reduction="sum") / batch
     return kl if temperature == 1 else temperature ** 2 * kl
@@ -89,10 +102,12 @@ def task_objective(task: str) -> Objective:
     return Objective(task, {"task": (1.0, lambda o, b, t: task_loss(o.logits, b.target, task))})
 
 
-def g2d_objective(task: str, alpha: float, beta: float, temperature: float) -> Objective:
-    """``L_task + α·L_feat + β·L_logit`` (spec Eq. 1–4)."""
+def g2d_objective(task: str, alpha: float, beta: float, temperature: float, gamma: float = 0.0) -> Objective:
+    """``L_task + α·L_feat + β·L_logit`` (spec Eq. 1–4), plus ``γ·L_own`` (per-modality logit
+    distillation, :func:`modality_logit_distillation`; γ = 0 is the paper)."""
     return Objective(task, {
         "task": (1.0, lambda o, b, t: task_loss(o.logits, b.target, task)),
         "feat": (alpha, lambda o, b, t: feature_distillation(o.features, t.features)),
         "logit": (beta, lambda o, b, t: logit_distillation(o.logits, t.logits, task, temperature)),
+        "own": (gamma, lambda o, b, t: modality_logit_distillation(o.modality_logits, t.logits, task, temperature)),
     }, needs_teachers=True)

@@ -14,6 +14,8 @@ class DistillOptions(Options):
     alpha: float = Field(1.0, ge=0, description="weight of the feature-alignment term L_feat")
     beta: float = Field(1.0, ge=0, description="weight of the logit-distillation term L_logit")
     temperature: float = Field(1.0, gt=0, description="KD temperature T")
+    gamma: float = Field(0.0, ge=0, description="weight of per-modality logit distillation "
+                         "Σ_m KL(teacher m ‖ z_s^m) (project extension; 0 = the paper)")
 
 
 class G2DOptions(DistillOptions, SMPOptions):
@@ -39,11 +41,11 @@ def smp_only(options: SMPOptions, context: MethodContext) -> Method:
 @METHODS.register("g2d-loss", options=DistillOptions)
 def g2d_loss(options: DistillOptions, context: MethodContext) -> Method:
     """The G2D loss L_task + α·L_feat + β·L_logit without SMP (ablation)."""
-    return Method(g2d_objective(context.task, options.alpha, options.beta, options.temperature))
+    return Method(g2d_objective(context.task, options.alpha, options.beta, options.temperature, options.gamma))
 
 
 @METHODS.register("g2d", options=G2DOptions)
 def g2d(options: G2DOptions, context: MethodContext) -> Method:
     """Gradient-Guided Distillation: the G2D loss with Sequential Modality Prioritization."""
-    objective = g2d_objective(context.task, options.alpha, options.beta, options.temperature)
+    objective = g2d_objective(context.task, options.alpha, options.beta, options.temperature, options.gamma)
     return Method(objective, [_smp(options, context)])

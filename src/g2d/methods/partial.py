@@ -20,5 +20,5 @@ class G2DPartialOptions(DistillOptions, PartialOptions):
 @METHODS.register("g2d-partial", options=G2DPartialOptions)
 def g2d_partial(options: G2DPartialOptions, context: MethodContext) -> Method:
     """The G2D loss with OGM-GE-style partial suppression driven by the teachers' confidences."""
-    objective = g2d_objective(context.task, options.alpha, options.beta, options.temperature)
+    objective = g2d_objective(context.task, options.alpha, options.beta, options.temperature, options.gamma)
     return Method(objective, [build_partial(options, context)])
