@@ -30,8 +30,8 @@ def test_negative_alpha_names_the_field():
 
 
 def test_unknown_option_and_unknown_section_are_errors():
-    with pytest.raises(ConfigError, match=r"method\.options\.gamma: Extra inputs are not permitted"):
-        parse_config(raw(name="g2d", options={"gamma": 1}))
+    with pytest.raises(ConfigError, match=r"method\.options\.delta: Extra inputs are not permitted"):
+        parse_config(raw(name="g2d", options={"delta": 1}))
     with pytest.raises(ConfigError, match=r"studnet: Extra inputs are not permitted"):
         parse_config({"studnet": {}})
 

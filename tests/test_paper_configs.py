@@ -1,4 +1,4 @@
-"""The paper-exact configs (``configs/paper/``) validate and pin the paper's SMP."""
+"""The paper-exact configs (``configs/paper/``) validate and pin the paper's SMP and loss."""
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ def test_paper_config_uses_the_papers_smp(path):
     options = config.method.options
     assert config.method.name == "g2d" and options["ranking"] == "teacher" and options["schedule"] == "fixed"
     assert options["phases"] == [config.student.epochs // 2]
+    assert options["beta"] == 1.0 and options["gamma"] == 0.0  # fused-output KD, no per-modality term
     assert config.model.fusion.name == "late" and config.student.optim.name == "sgd"
 
 

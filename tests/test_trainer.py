@@ -77,7 +77,7 @@ def test_epoch_log_has_terms_confidences_and_prioritised_modality(tmp_path):
     api.train_teachers(config, tmp_path, progress=False)
     student = api.train_student(config, tmp_path, progress=False)
     first, second = student.result.history
-    assert set(first["train"]) == {"task", "feat", "logit", "loss"}
+    assert set(first["train"]) == {"task", "feat", "own", "loss"}  # β = 0 by default: no fused-logit term
     assert set(first["confidence"]) == {"strong", "weak"}
     assert sum(first["active_share"].values()) == pytest.approx(1.0)  # one modality per step in phase 1
     assert second["active_share"] == {"strong": 1.0, "weak": 1.0}  # joint phase

@@ -15,7 +15,7 @@ def demo_config(seed: int = 0, epochs: int = 30, device: str = "auto") -> Experi
         "model": {"fusion": {"name": "concat"}},
         "teachers": {"epochs": epochs, "optim": optim},
         "student": {"epochs": epochs, "optim": optim},
-        "method": {"name": "g2d", "options": {"alpha": 1.0, "beta": 1.0, "temperature": 1.0,
+        "method": {"name": "g2d", "options": {"alpha": 1.0, "beta": 0.0, "gamma": 1.0, "temperature": 1.0,
                                               "phases": [epochs // 2]}},
         "seed": seed, "device": device,
     }

@@ -2,6 +2,7 @@
 g2d = G2D loss + SMP), and SMP's suppression stays exact when composed."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from g2d.api import MethodSpec, with_method
@@ -26,9 +27,13 @@ def test_joint_plus_smp_leaves_the_suppressed_encoder_bit_for_bit_unchanged() ->
         assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith(prefix))
 
 
-def test_g2d_equals_g2d_loss_plus_the_smp_modulator() -> None:
-    a = tiny("g2d", {"phases": [2], "ranking": "teacher", "schedule": "fixed"}, teacher_bias={"weak": 2.0})
-    b = tiny("g2d-loss", modulators=[{"name": "smp", "options": {"phases": [2], "ranking": "teacher", "schedule": "fixed"}}], teacher_bias={"weak": 2.0})
+@pytest.mark.parametrize("loss", [{}, {"beta": 1.0, "gamma": 0.0}], ids=["project-loss", "paper-loss"])
+def test_g2d_equals_g2d_loss_plus_the_smp_modulator(loss: dict) -> None:
+    """``g2d`` is ``g2d-loss`` + ``smp``; its loss defaults are the project's (β = 0, γ = 1)."""
+    smp = {"phases": [2], "ranking": "teacher", "schedule": "fixed"}
+    a = tiny("g2d", smp | loss, teacher_bias={"weak": 2.0})
+    b = tiny("g2d-loss", {"beta": 0.0, "gamma": 1.0} | loss, modulators=[{"name": "smp", "options": smp}],
+             teacher_bias={"weak": 2.0})
     for step, epoch in enumerate((0, 1, 2, 3)):
         a.step(epoch=epoch, step=step, batch=a.batch(16 * step))
         b.step(epoch=epoch, step=step, batch=b.batch(16 * step))

@@ -19,7 +19,15 @@ class DistillOptions(Options):
 
 
 class G2DOptions(DistillOptions, SMPOptions):
-    pass
+    """``g2d``'s defaults are the project's (README, "Does G2D beat joint training on real data?"):
+    each teacher distilled into its own modality's path (γ = 1) instead of into the fused output
+    (β = 0), with the neglect ranking and adaptive schedule of :class:`SMPOptions`. The paper's
+    G2D is ``{beta: 1, gamma: 0, ranking: teacher, schedule: fixed}`` (``configs/paper/``)."""
+
+    beta: float = Field(0.0, ge=0, description="weight of the logit-distillation term L_logit "
+                        "(fused output; the paper's 1.0)")
+    gamma: float = Field(1.0, ge=0, description="weight of per-modality logit distillation "
+                         "Σ_m KL(teacher m ‖ z_s^m) (project default 1.0; the paper's 0)")
 
 
 def _smp(options: SMPOptions, context: MethodContext) -> SequentialModalityPrioritization:
