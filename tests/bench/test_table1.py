@@ -39,7 +39,8 @@ def test_rows_are_dataset_by_modality_and_fused_with_teachers_beside() -> None:
 def test_columns_are_the_papers() -> None:
     assert [c.title for c in COLUMNS] == ["Joint", "MSES", "MSLR", "AGM", "PMR", "OGM-GE", "MLA", "MMPareto",
                                           "ReconBoost", "DLMG", "UMT", "DI-MML", "G2D", "MMCosine", "OPM", "G-Blend",
-                                          "CML", "Re-learning", "Sample-val", "Modality-val", "MBSD", "AMCo"]
+                                          "CML", "Re-learning", "Sample-val", "Modality-val", "MBSD", "AMCo",
+                                          "Greedy"]
     mla = next(c for c in COLUMNS if c.method == "mla")
     assert mla.overrides == {"model.fusion": {"name": "shared", "options": {}}}
     cosine = next(c for c in COLUMNS if c.key == "mmcosine")  # a fusion: joint training on the cosine head

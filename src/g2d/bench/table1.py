@@ -60,7 +60,7 @@ COLUMNS = [Column("Joint", "joint"), Column("MSES", "mses"), Column("MSLR", "msl
            Column("OPM", "opm"), Column("G-Blend", "gblend"), Column("CML", "cml"),
            Column("Re-learning", "relearn"), Column("Sample-val", "valuation"),
            Column("Modality-val", "valuation-modality"), Column("MBSD", "mbsd"),
-           Column("AMCo", "amco")]
+           Column("AMCo", "amco"), Column("Greedy", "greedy")]
 
 
 @dataclass
