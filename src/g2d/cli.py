@@ -1,5 +1,7 @@
 """The ``g2d`` command line. Each subcommand lives in its own module under :mod:`g2d.commands`
-and defines ``register(subparsers)``; user errors print one clear message, not a traceback."""
+and defines ``register(subparsers)`` with light imports only: a command's implementation (torch, the
+library, the benchmarks) is imported by its handler when it runs, so ``g2d --help`` and
+``g2d COMMAND --help`` answer at once. User errors print one clear message, not a traceback."""
 from __future__ import annotations
 
 import argparse
@@ -8,9 +10,8 @@ import importlib.metadata
 import pkgutil
 import sys
 
-import torch
-
 from g2d import commands
+from g2d.commands import apply_threads
 from g2d.validation import G2DError
 
 
@@ -36,13 +37,16 @@ def package_version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, rest = parser.parse_known_args(argv)
+    if getattr(args, "takes_rest", False):  # `g2d bench NAME ...`: the benchmark's own parser reads the rest
+        args.rest = rest
+    elif rest:
+        parser.parse_args(argv)  # argparse's own message for the unknown arguments, then exit 2
     if args.command is None:  # bare `g2d`: the list of commands
         parser.print_help()
         return 0
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
     try:
+        apply_threads(args)
         return int(args.handler(args) or 0)
     except G2DError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -7,16 +7,20 @@ import pytest
 
 from g2d.cli import build_parser
 from g2d.commands import DEFAULT_THREADS, parse_seeds
+from g2d.commands.bench import benchmark_parser
 from g2d.validation import ConfigError
 
 
 def commands(parser: argparse.ArgumentParser, prefix: str = "g2d"):
-    """(command line, parser) of every (sub)command."""
+    """(command line, parser) of every (sub)command; a benchmark's own parser (built only when it runs)
+    stands for its stub under ``g2d bench``."""
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for name, sub in action.choices.items():
                 yield from commands(sub, f"{prefix} {name}")
             return
+    if prefix.startswith("g2d bench "):
+        parser = benchmark_parser(prefix.removeprefix("g2d bench "))
     yield prefix, parser
 
 

@@ -313,9 +313,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evidence", help="G2D vs joint on real data: paired differences over seeds, per-modality "
-                                        "accuracy, SMP schedules")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/bench/evidence", help="output folder (resumable: finished cells are kept)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/, mnist/, mfeat/")
     p.add_argument("--data-dir", default="runs/data", help="where the built data sets are written")

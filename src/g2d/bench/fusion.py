@@ -177,9 +177,7 @@ def cmd_fusion(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fusion", help="G2D accuracy per fusion module (paper Table 5)",
-                       description=__doc__.split("\n\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, action="append", default=[],
                    help="also run this experiment config (e.g. real data) as a column named after the "
                         "file; its method becomes g2d and its fusion each one in turn; repeatable")

@@ -113,12 +113,6 @@ def cmd_gpu(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("gpu", help="GPU check: ResNet-18 audio-visual student, batch 16/64, fp32/bf16, "
-                                   "joint vs G2D vs SMP-phase step time and peak memory")
-    add_arguments(p)
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/bench/gpu", help="output folder for the table (default runs/bench/gpu)")
     p.add_argument("--device", default="cuda", help="cuda | cuda:N | cpu | mps | auto")

@@ -142,9 +142,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return report_failures(summaries)
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("methods", help="methods x seeds on one config; SMP ablation (Table 4) and "
-                                       "suppression (Table 6) tables as markdown")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    help="comma-separated methods; 'a+b' composes modulator b onto method a "
                         f"(default: {','.join(DEFAULT_METHODS)})")

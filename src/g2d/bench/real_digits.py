@@ -184,8 +184,7 @@ def cmd_data_cache_speed(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("real-digits", help="G2D vs baselines on AV-digits (FSDD+MNIST) and UCI mfeat")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/bench/real-digits", help="output folder (default runs/bench/real-digits)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/, mnist/, mfeat/")
     p.add_argument("--data-dir", default="runs/data/av-digits", help="where the AV-digits folders are written")
@@ -199,7 +198,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run only these data sets (default: all)")
     p.set_defaults(handler=cmd_real_digits)
 
-    p = sub.add_parser("make-av-digits", help="write AV-digits (noisy and clean) in AV-MNIST format")
+
+def add_make_av_digits_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/data/av-digits", help="output folder (snr<dB>/ and clean/ inside)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/")
     p.add_argument("--snr", type=float, default=-5.0, help="audio SNR (dB) of the noisy variant")
@@ -207,8 +207,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_threads(p)
     p.set_defaults(handler=cmd_make_av_digits)
 
-    p = sub.add_parser("data-cache-speed", help="epoch time with vs without the preprocessed-input cache "
-                                                "(CREMA-D-format folder built from FSDD + MNIST)")
+
+def add_data_cache_speed_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/bench/data-cache-speed", help="output folder (default runs/bench/data-cache-speed)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/")
     p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")

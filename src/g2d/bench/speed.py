@@ -204,9 +204,7 @@ def cmd_speed(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("speed", help="step-time and memory ratios (G2D, SMP vs joint), cache reads, input "
-                                     "pipeline, scaling; markdown table + plot")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/bench/speed", help="output folder for the tables and figures (default runs/bench/speed)")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision of the timed steps")

@@ -217,9 +217,7 @@ def cmd_table1(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("table1", help="the paper's Table 1: every method x data set x modality, teachers "
-                                      "beside, mean ± std over seeds, as markdown")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", dest="configs", type=Path, action="append", default=[],
                    help="experiment YAML of a data set (repeatable); default: the built-in synthetic experiment")
     p.add_argument("--synthetic", action="store_true",

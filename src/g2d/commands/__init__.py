@@ -56,6 +56,15 @@ def add_threads(parser: argparse.ArgumentParser, default: int = DEFAULT_THREADS)
                              "one per core)")
 
 
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's CPU threads from ``--threads`` (0 or absent: torch's default); imports torch, so
+    only a command that runs calls it."""
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+
+
 def parse_seeds(text: str, option: str = "--seeds") -> list[int]:
     """``"0,1,2"`` -> ``[0, 1, 2]``: the one seed-list format of every command."""
     try:

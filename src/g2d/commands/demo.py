@@ -4,13 +4,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from g2d.api import MethodSpec, run_methods
 from g2d.commands import add_runtime, add_threads, output_folder, runtime_overrides, show_progress
-from g2d.demo import demo_config
-from g2d.report.table import format_summary
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from g2d.api import MethodSpec, run_methods
+    from g2d.demo import demo_config
+    from g2d.report.table import format_summary
+
     config = demo_config(args.seed, args.epochs, args.device or "auto")
     if runtime_overrides(args):
         config = config.model_copy(update=runtime_overrides(args))

@@ -4,19 +4,21 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from g2d import api, distributed
 from g2d.commands import (add_common, add_threads, output_folder, parse_overrides, runtime_overrides,
                           show_progress)
-from g2d.report.table import format_summary
 from g2d.validation import ConfigError
 
 
 def _config(args: argparse.Namespace):
+    from g2d import api
+
     return api.load_config(args.config, {**parse_overrides(args.overrides, args.device),
                                          **runtime_overrides(args)})
 
 
 def cmd_teachers(args: argparse.Namespace) -> int:
+    from g2d import api
+
     config = _config(args)
     run = output_folder(args.out, "run")
     if not (args.resume or args.overwrite):
@@ -43,6 +45,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         return 0
     if args.config is None:
         raise ConfigError("g2d cache: expected a CONFIG to build the cache from (or --verify --out RUN)")
+    from g2d import api
+
     config = _config(args)
     run = output_folder(args.out, "run")
     path = api.cache_teacher_outputs(config, run)
@@ -67,6 +71,8 @@ def preprocessed_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from g2d import api, distributed
+
     config = _config(args)
     if args.distributed or distributed.launched_by_torchrun():
         if not distributed.launched_by_torchrun() or args.out is None:
@@ -91,6 +97,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
+    from g2d import api
     from g2d.analysis.diagnose import format_diagnosis
 
     config = _config(args)
@@ -102,6 +109,9 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from g2d import api
+    from g2d.report.table import format_summary
+
     summary = api.evaluate_run(args.run_dir, device=args.device)
     if not args.quiet:
         print(format_summary(summary) + "\n")

@@ -1,0 +1,39 @@
+"""Parsing the command line imports neither torch nor a benchmark: `g2d --help` answers at once."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CHECK = """
+import contextlib, io, sys
+import g2d.cli
+with contextlib.redirect_stdout(io.StringIO()) as out:
+    try:
+        g2d.cli.main({argv!r})
+    except SystemExit as stop:
+        assert stop.code == 0, stop.code
+assert out.getvalue().startswith("usage: g2d"), out.getvalue()[:200]
+heavy = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "g2d.bench", "g2d.api")))
+print(heavy)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["teachers", "--help"], ["demo", "--help"],
+                                  ["bench", "--help"], ["tune", "--help"], ["report", "--help"],
+                                  ["cache", "--help"], ["evaluate", "--help"], ["diagnose", "--help"]])
+def test_help_imports_no_torch_and_no_benchmark(argv):
+    done = subprocess.run([sys.executable, "-c", CHECK.format(argv=argv)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_a_benchmark_still_parses_its_own_options():
+    from g2d.commands.bench import BENCHMARKS, benchmark_parser
+
+    for name in BENCHMARKS:
+        assert benchmark_parser(name).prog == f"g2d bench {name}"
+    args = benchmark_parser("speed").parse_args(["--steps", "3", "--skip-input"])
+    assert (args.steps, args.skip_input, args.rounds) == (3, True, 11)
