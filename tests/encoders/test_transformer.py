@@ -50,3 +50,25 @@ def test_options_are_checked_at_config_load() -> None:
     with pytest.raises(ConfigError, match="model.encoders.strong.options.*width: must be divisible by heads=3"):
         parse_config({"data": {"options": {"dim": 4}},
                       "model": {"encoders": {"strong": {"name": "transformer", "options": {"heads": 3}}}}})
+
+
+def test_token_ids_are_embedded_and_padding_id_zero_is_masked() -> None:
+    torch.manual_seed(0)
+    encoder = build_encoder("transformer", {**OPTS, "vocab_size": 10}, (6,)).eval()
+    assert encoder.project is None and encoder.embed.num_embeddings == 10
+    short = torch.tensor([[3, 4, 5, 0, 0, 0]])
+    assert encoder(short).shape == (1, 16)
+    longer = torch.tensor([[3, 4, 5, 6, 0, 0]])
+    assert not torch.allclose(encoder(short), encoder(longer), atol=1e-4)  # the 4th token counts once real
+    masked = encoder(longer, mask=torch.tensor([[True, True, True, False, False, False]]))
+    torch.testing.assert_close(masked, encoder(short), atol=1e-5, rtol=1e-5)  # a given mask hides it again
+
+
+def test_token_ids_out_of_range_or_all_padding_are_refused() -> None:
+    encoder = build_encoder("transformer", {**OPTS, "vocab_size": 10}, (4,))
+    with pytest.raises(DataError, match=r"token ids must lie in \[0, 10\).*got \[0, 12\]"):
+        encoder(torch.tensor([[1, 12, 0, 0]]))
+    with pytest.raises(DataError, match=r"rows \[1\] have no real step"):
+        encoder(torch.tensor([[1, 2, 0, 0], [0, 0, 0, 0]]))
+    with pytest.raises(DataError, match=r"per-sample row of token ids \(T,\), got shape \(4, 3\)"):
+        build_encoder("transformer", {**OPTS, "vocab_size": 10}, (4, 3))

@@ -9,6 +9,10 @@ in front of the sequence and its output is the feature). Paper: 4 layers, 8 head
 The padding mask is (B, T) bool, True where a step is real. Padded steps are zeroed before the
 convolution (so they do not leak into real neighbours), cannot be attended to, and are left out
 of the mean.
+
+Token ids (text): with ``vocab_size`` set the per-sample input is a (T,) row of token ids, id 0 the
+padding; an embedding table of ``vocab_size`` rows × ``width`` replaces the convolution, and the
+padding mask is ``ids != 0`` (and the batch's mask, when it has one).
 """
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ class TransformerOptions(Options):
     kernel_size: int = Field(3, gt=0, description="kernel of the conv1d input projection (odd)")
     dropout: float = Field(0.1, ge=0.0, lt=1.0)
     pooling: Literal["mean", "first"] = Field("mean", description="mean over real steps, or a [CLS] token")
+    vocab_size: int | None = Field(None, gt=1, description="token ids in: an embedding table of this many rows "
+                                   "(id 0 = padding) instead of the conv1d projection")
 
     @model_validator(mode="after")
     def _consistent(self) -> "TransformerOptions":
@@ -59,11 +65,16 @@ class SequenceTransformer(nn.Module):
 
     def __init__(self, input_shape: tuple[int, ...], opts: TransformerOptions) -> None:
         super().__init__()
-        if len(input_shape) != 2:
-            raise DataError(f"encoder 'transformer' expects a per-sample sequence (T, F), got shape "
+        expected = 1 if opts.vocab_size else 2
+        if len(input_shape) != expected:
+            what = "row of token ids (T,)" if opts.vocab_size else "sequence (T, F)"
+            raise DataError(f"encoder 'transformer' expects a per-sample {what}, got shape "
                             f"{tuple(input_shape)} ({len(input_shape)}-D)")
         self.input_shape, self.pooling, self.out_dim = tuple(input_shape), opts.pooling, opts.width
-        self.project = nn.Conv1d(input_shape[1], opts.width, opts.kernel_size, padding=opts.kernel_size // 2)
+        self.vocab_size = opts.vocab_size
+        self.embed = nn.Embedding(opts.vocab_size, opts.width, padding_idx=0) if opts.vocab_size else None
+        self.project = None if opts.vocab_size else nn.Conv1d(input_shape[1], opts.width, opts.kernel_size,
+                                                              padding=opts.kernel_size // 2)
         self.cls = nn.Parameter(torch.zeros(1, 1, opts.width)) if opts.pooling == "first" else None
         layer = nn.TransformerEncoderLayer(opts.width, opts.heads, opts.ff_mult * opts.width, opts.dropout,
                                            batch_first=True, norm_first=True)
@@ -80,8 +91,13 @@ class SequenceTransformer(nn.Module):
                             f"got {tuple(x.shape)}")
         if mask is None:
             return torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
-        if tuple(mask.shape) != tuple(x.shape[:2]):
-            raise DataError(f"encoder 'transformer': expected a padding mask of shape {tuple(x.shape[:2])} "
+        return self.check_mask(mask, tuple(x.shape[:2]))
+
+    @staticmethod
+    def check_mask(mask: Tensor, shape: tuple[int, ...]) -> Tensor:
+        """The (B, T) padding mask as bool; named errors for a wrong shape or a row without a real step."""
+        if tuple(mask.shape) != tuple(shape):
+            raise DataError(f"encoder 'transformer': expected a padding mask of shape {tuple(shape)} "
                             f"(B, T), got {tuple(mask.shape)}")
         mask = mask.bool()
         empty = ~mask.any(1)
@@ -90,10 +106,25 @@ class SequenceTransformer(nn.Module):
                             "have no real step (their mask is all False)")
         return mask
 
+    def embed_tokens(self, ids: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(B, T) token ids -> ((B, T, width) embeddings, (B, T) bool mask of the real tokens)."""
+        if ids.dim() != 2 or ids.shape[1] != self.input_shape[0]:
+            raise DataError(f"encoder 'transformer': expected token ids of shape (B, {self.input_shape[0]}), "
+                            f"got {tuple(ids.shape)}")
+        ids = ids.long()
+        if ids.min() < 0 or ids.max() >= self.vocab_size:
+            raise DataError(f"encoder 'transformer': token ids must lie in [0, {self.vocab_size}) "
+                            f"(vocab_size), got [{int(ids.min())}, {int(ids.max())}]")
+        real = ids != 0 if mask is None else (ids != 0) & mask.bool()
+        return self.embed(ids), self.check_mask(real, tuple(ids.shape))
+
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        mask = self.check(x, mask)
-        x = x * mask[..., None].to(x.dtype)  # padded steps must not leak through the conv
-        h = self.project(x.transpose(1, 2)).transpose(1, 2)  # (B, T, width)
+        if self.embed is not None:
+            h, mask = self.embed_tokens(x, mask)
+        else:
+            mask = self.check(x, mask)
+            x = x * mask[..., None].to(x.dtype)  # padded steps must not leak through the conv
+            h = self.project(x.transpose(1, 2)).transpose(1, 2)  # (B, T, width)
         h = h + sinusoidal_positions(h.shape[1], h.shape[2], h.device, h.dtype)
         if self.cls is not None:
             h = torch.cat([self.cls.expand(h.shape[0], -1, -1).to(h.dtype), h], dim=1)  # (B, 1 + T, width)
