@@ -53,6 +53,8 @@ def record_data(splits: DataSplits, run_dir: Path) -> None:
         "transform": {"train": splits.train.transform_description, "eval": splits.val.transform_description,
                       "random_train_transform": splits.train.random_transform},
         "provenance": splits.provenance})
+    for name, text in splits.artifacts.items():
+        io.write_text(run_dir / name, text)
 
 
 def record_plugins(config: ExperimentConfig, run_dir: Path) -> None:

@@ -173,6 +173,9 @@ class DataSplits:
     info: DatasetInfo
     #: How the splits were made (e.g. validation carved from train: seed, fraction, indices).
     provenance: dict[str, Any] = field(default_factory=dict)
+    #: Files the splits were made with, written into the run folder: relative path -> text
+    #: (a text modality's trained tokenizer).
+    artifacts: dict[str, str] = field(default_factory=dict)
 
 
 def stratified_split(targets: torch.Tensor, fraction: float, seed: int,

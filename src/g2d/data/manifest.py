@@ -2,15 +2,17 @@
 label/target column, and optional ``split`` and ``id`` columns.
 
 A modality's cell is a file path (``.wav``/``.flac``/``.ogg`` → log spectrogram, ``.jpg``/``.png`` →
-normalised image, ``.npy`` → the array as stored) or inline numbers (CSV: ``"0.1 0.2 0.3"`` or
-``"[0.1, 0.2]"``; JSONL: a number or a list). The kind is read from the first row unless ``kinds``
-names it. Relative paths are resolved against the manifest's folder. Without a split column, test
+normalised image, ``.npy`` → the array as stored), inline numbers (CSV: ``"0.1 0.2 0.3"`` or
+``"[0.1, 0.2]"``; JSONL: a number or a list) or raw text (``kinds: {m: text}``: token ids from a
+tokenizer trained on the train split, :mod:`g2d.data.text`). The kind is read from the first row
+unless ``kinds`` names it (text must be named). Relative paths are resolved against the manifest's folder. Without a split column, test
 and validation are carved from the rows (seeded, stratified) and recorded in data.json.
 """
 from __future__ import annotations
 
 import json
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,12 +22,13 @@ from pydantic import Field
 from g2d.data.base import DatasetInfo, DataSplits
 from g2d.data.common import (AudioOptions, CachedLoaderOptions, ClassName, ImageOptions, carve_records,
                              drop_duplicates, encoder_spec, file_splits, read_csv_rows, scale_targets)
-from g2d.data.preprocessed import Pipeline, Record, drop_missing
+from g2d.data.preprocessed import Pipeline, Record, TextCell, drop_missing
+from g2d.data.text import TextOptions, TokenizeText, train_tokenizer
 from g2d.data.registry import DATASETS
 from g2d.data.validate import MIN_CLASS_SAMPLES, BadSamples, check_class_support
 from g2d.validation import DataError
 
-Kind = Literal["audio", "image", "array", "numbers"]
+Kind = Literal["audio", "image", "array", "numbers", "text"]
 SUFFIX_KINDS = {".wav": "audio", ".flac": "audio", ".ogg": "audio", ".jpg": "image", ".jpeg": "image",
                 ".png": "image", ".bmp": "image", ".npy": "array"}
 SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "dev": "val", "test": "test"}
@@ -36,8 +39,8 @@ class ManifestOptions(CachedLoaderOptions):
     modalities: list[str] = Field(..., min_length=1, description="columns that are modalities")
     columns: dict[str, list[str]] = Field(default_factory=dict, description="modality -> several numeric "
                                           "columns concatenated into one vector (default: its own column)")
-    kinds: dict[str, Kind] = Field(default_factory=dict, description="modality -> audio|image|array|numbers; "
-                                   "default: read from the first row")
+    kinds: dict[str, Kind] = Field(default_factory=dict, description="modality -> audio|image|array|numbers|text; "
+                                   "default: read from the first row (text must be named here)")
     label_column: str = "label"
     task_type: Literal["classification", "regression"] = "classification"
     classes: list[ClassName] | None = Field(None, description="label names in class order; default: sorted train "
@@ -51,6 +54,7 @@ class ManifestOptions(CachedLoaderOptions):
     standardize: bool = Field(True, description="inline numbers: per-feature train mean/std")
     audio: AudioOptions = Field(default_factory=AudioOptions)
     image: ImageOptions = Field(default_factory=ImageOptions)
+    text: TextOptions = Field(default_factory=TextOptions)
     augment: bool = Field(False, description="random crop + flip of training images (teachers run online)")
     width: float = Field(0.25, gt=0, description="ResNet-18 width multiplier of the default encoders "
                                                       "(1 = 64..512 channels)")
@@ -68,8 +72,15 @@ class ManifestOptions(CachedLoaderOptions):
                 kinds = {**peek_kinds(self), **kinds}
             except (DataError, OSError, IndexError):
                 pass  # the loader reports the problem when it reads the manifest
-        return {m: encoder_spec("resnet18", {"width": self.width}) if kinds.get(m) in ("audio", "image")
-                else {"name": "mlp", "options": {}} for m in self.modalities}
+        return {m: self.default_encoder(kinds.get(m)) for m in self.modalities}
+
+    def default_encoder(self, kind: str | None) -> dict:
+        if kind in ("audio", "image"):
+            return encoder_spec("resnet18", {"width": self.width})
+        if kind == "text":
+            return {"name": "transformer", "options": {"vocab_size": self.text.vocab_size, "width": 64,
+                                                       "heads": 4, "layers": 2}}
+        return {"name": "mlp", "options": {}}
 
     def modality_columns(self, m: str) -> list[str]:
         return self.columns.get(m, [m])
@@ -173,7 +184,12 @@ def to_record(where: str, row: dict[str, Any], opts: ManifestOptions, kinds: dic
         if missing:
             bad.report(where, f"column {missing[0]!r} is empty; expected a value for modality {m!r}")
             return None
-        if kinds[m] == "numbers":
+        if kinds[m] == "text":
+            if len(cols) > 1:
+                bad.report(where, f"modality {m!r}: a text modality reads one column, got columns {cols}")
+                return None
+            sources[m] = TextCell(str(row[cols[0]]))
+        elif kinds[m] == "numbers":
             try:
                 sources[m] = np.concatenate([parse_numbers(row[c]).reshape(-1) for c in cols]) if len(cols) > 1 \
                     else parse_numbers(row[cols[0]])
@@ -308,18 +324,60 @@ def build_manifest(opts: ManifestOptions, provenance: dict[str, Any] | None = No
         for recs in records.values():
             for r in recs:
                 r.target = (r.target - lo) / (hi - lo if hi > lo else 1.0)
-    pipeline, shapes = manifest_pipeline(records["train"], kinds, opts, bad)
+    texts = text_decoders(records, kinds, opts, bad)
+    if texts:
+        provenance["text"] = {m: {"tokenizer": t.describe(), "tokenizer_sha256": t.sha256,
+                                  "truncated_rows": t.truncated} for m, t in texts.items()}
+    pipeline, shapes = manifest_pipeline(records["train"], kinds, opts, bad, texts)
     info = DatasetInfo(tuple(opts.modalities), opts.task_type, len(classes) if classes else 1, shapes,
                        tuple(classes) if classes else None, target_range)
-    return file_splits(records, pipeline, info, opts, bad, f"manifest-{path.stem}", augment=opts.augment,
-                       provenance=provenance)
+    splits = file_splits(records, pipeline, info, opts, bad, f"manifest-{path.stem}", augment=opts.augment,
+                         provenance=provenance)
+    splits.artifacts.update({f"tokenizers/{m}.json": t.json for m, t in texts.items()})
+    return splits
 
 
-def manifest_pipeline(train: list[Record], kinds: dict[str, Kind], opts: ManifestOptions,
-                      bad: BadSamples) -> tuple[Pipeline, dict[str, tuple[int, ...]]]:
+def text_decoders(records: dict[str, list[Record]], kinds: dict[str, Kind], opts: ManifestOptions,
+                  bad: BadSamples) -> dict[str, TokenizeText]:
+    """Per text modality, a tokenizer trained on the train split's texts; a text without a single
+    token is reported (naming its row and column), and the rows longer than ``max_tokens`` are
+    counted (``truncated`` on the decoder) and noted once."""
+    decoders = {}
+    for m, kind in kinds.items():
+        if kind != "text":
+            continue
+        column = opts.modality_columns(m)[0]
+        decoder = TokenizeText(train_tokenizer((r.sources[m].text for r in records["train"]), opts.text),
+                               opts.text.max_tokens)
+        truncated = 0
+        for split, recs in records.items():
+            kept = []
+            for r in recs:
+                count = len(decoder.ids(r.sources[m].text))
+                if count == 0:
+                    bad.report(r.where, f"column {column!r}: the text has no token; expected some words "
+                                        f"for modality {m!r}")
+                    continue
+                truncated += count > opts.text.max_tokens
+                kept.append(r)
+            records[split] = kept
+        decoder.truncated = truncated
+        if truncated:
+            warnings.warn(f"modality {m!r}: {truncated} texts are longer than text.max_tokens = "
+                          f"{opts.text.max_tokens} tokens and were truncated")
+        decoders[m] = decoder
+    return decoders
+
+
+def manifest_pipeline(train: list[Record], kinds: dict[str, Kind], opts: ManifestOptions, bad: BadSamples,
+                      texts: dict[str, TokenizeText] | None = None) -> tuple[Pipeline, dict[str, tuple[int, ...]]]:
     decoders, stored, final, finishers, notes = {}, {}, {}, {}, []
     for m, kind in kinds.items():
-        if kind == "audio":
+        if kind == "text":
+            decoders[m] = (texts or {})[m]
+            stored[m] = final[m] = (opts.text.max_tokens,)
+            notes.append(f"{m}: {decoders[m].describe()}")
+        elif kind == "audio":
             t = opts.audio.transform()
             decoders[m], stored[m], final[m] = t, t.output_shape(), t.output_shape()
             notes.append(f"{m}: {t.describe()}")

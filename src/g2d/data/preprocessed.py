@@ -44,12 +44,19 @@ def default_cache_root() -> Path:
     return base / "g2d" / "preprocessed"
 
 
+@dataclass(frozen=True)
+class TextCell:
+    """Inline text as a sample's source (a manifest's text column)."""
+
+    text: str
+
+
 @dataclass
 class Record:
     """One sample as its source describes it; ``where`` locates it for error messages."""
 
     id: str
-    sources: dict[str, Any]  # modality -> Path (a file) or np.ndarray (inline numbers)
+    sources: dict[str, Any]  # modality -> Path (a file), np.ndarray (inline numbers) or TextCell
     target: float
     where: str
 
@@ -71,6 +78,8 @@ def source_key(source: Any, contents: bool = False) -> str:
     bytes instead (option ``hash_contents``; slower, reads every file once per run)."""
     if isinstance(source, np.ndarray):
         return hashlib.sha256(str(source.shape).encode() + np.ascontiguousarray(source, np.float64).tobytes()).hexdigest()
+    if isinstance(source, TextCell):
+        return hashlib.sha256(source.text.encode()).hexdigest()
     path = Path(source)
     if path.is_dir():
         entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file())
