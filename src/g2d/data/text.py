@@ -57,6 +57,7 @@ class TokenizeText:
         self.tokenizer, self.max_tokens = tokenizer, max_tokens
         self.json = tokenizer.to_str()
         self.sha256 = hashlib.sha256(self.json.encode()).hexdigest()
+        self.truncated = 0  # rows longer than max_tokens over every split (set by the loader)
 
     def ids(self, text: str) -> list[int]:
         return self.tokenizer.encode(text).ids
