@@ -32,8 +32,9 @@ def is_type_checking(node: ast.If) -> bool:
         (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
-def imported(tree: ast.AST, here: str, is_package: bool) -> set[str]:
-    """Modules ``tree`` imports at run time (absolute names)."""
+def imported(tree: ast.AST, here: str, is_package: bool, modules: set[str]) -> set[str]:
+    """Modules ``tree`` imports at run time (absolute names). ``from pkg import sub`` of a submodule
+    ``sub`` imports ``pkg.sub`` (and runs ``pkg``'s ``__init__`` as its parent, see :func:`parents`)."""
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
@@ -49,8 +50,10 @@ def imported(tree: ast.AST, here: str, is_package: bool) -> set[str]:
                 package = here.split(".") if is_package else here.split(".")[:-1]
                 package = package[: len(package) - node.level + 1]
                 base = ".".join(package + ([base] if base else []))
-            found.add(base)
-            found.update(f"{base}.{alias.name}" for alias in node.names)
+            subs = {f"{base}.{alias.name}" for alias in node.names}
+            found.update(subs)
+            if not subs <= modules:  # some name is an attribute of ``base`` itself
+                found.add(base)
         for child in ast.iter_child_nodes(node):
             visit(child)
 
@@ -83,7 +86,7 @@ def graph(src: Path) -> dict[str, set[str]]:
     edges: dict[str, set[str]] = {}
     for name, path in files.items():
         tree = ast.parse(path.read_text())
-        targets = imported(tree, name, path.name == "__init__.py")
+        targets = imported(tree, name, path.name == "__init__.py", set(files))
         targets |= {p for t in targets for p in parents(t, name)}
         if path.name == "__init__.py":
             targets |= plugin_submodules(tree, name, path, src)

@@ -169,7 +169,7 @@ def parse_config(raw: dict[str, Any] | None, source: str = "config",
                  base_dir: Path | None = None) -> ExperimentConfig:
     """Validate a plain dict; raise :class:`ConfigError` with one line per bad field. Its plugins
     are imported first (file paths relative to ``base_dir``, default the working folder)."""
-    from g2d.plugins import prepare_config
+    from g2d.objects import prepare_config
 
     try:
         raw = prepare_config(raw or {}, base_dir)

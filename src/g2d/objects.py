@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import copy
 import itertools
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 from torch import nn
 
+from g2d.plugins import load_plugins
 from g2d.validation import ConfigError
 
 PREFIX = "python:"
@@ -141,3 +143,17 @@ def check_not_stale(kind: str, name: str, where: str) -> None:
         raise ConfigError(f"{where}: {kind} {name!r} was a Python object given to the API in another session; "
                           f"to repeat the run from its config, put that class in a plugin that registers it by "
                           f"name and list the plugin under `plugins:`")
+
+
+def prepare_config(raw: dict[str, Any], base_dir: Path | None = None) -> dict[str, Any]:
+    """Before validation: import the config's plugins (their paths resolved in the returned copy)
+    and register any Python objects the API was given in place of registered names."""
+    if not isinstance(raw, dict):
+        return raw
+    raw = dict(raw)
+    specs = raw.get("plugins")
+    if specs is not None:
+        if not isinstance(specs, list):
+            raise ConfigError(f"plugins: expected a list of module names or .py files, got {specs!r}")
+        raw["plugins"] = load_plugins(specs, base_dir)
+    return replace_objects(raw)

@@ -162,19 +162,3 @@ def loaded_records(specs: list[str]) -> list[dict[str, Any]]:
     chosen = [_loaded[s] for s in specs if s in _loaded]
     chosen += [r for r in _loaded.values() if r.kind == "entry point"]
     return [asdict(r) for r in chosen]
-
-
-def prepare_config(raw: dict[str, Any], base_dir: Path | None = None) -> dict[str, Any]:
-    """Before validation: import the config's plugins (their paths resolved in the returned copy)
-    and register any Python objects the API was given in place of registered names."""
-    from g2d.objects import replace_objects
-
-    if not isinstance(raw, dict):
-        return raw
-    raw = dict(raw)
-    specs = raw.get("plugins")
-    if specs is not None:
-        if not isinstance(specs, list):
-            raise ConfigError(f"plugins: expected a list of module names or .py files, got {specs!r}")
-        raw["plugins"] = load_plugins(specs, base_dir)
-    return replace_objects(raw)

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from g2d.analysis.missing import ZeroMissing, missing_mask, missing_modality_curve
+from g2d.analysis.missing import ZeroMissing, missing_modality_curve
+from g2d.data.missing import missing_mask
 from g2d.api import build_student, load_data
 from g2d.data.base import Batch
 from g2d.trainer import evaluate

@@ -17,29 +17,11 @@ import torch
 from torch import Tensor
 
 from g2d.data.base import Batch, MultimodalDataset
+from g2d.data.missing import missing_mask
 from g2d.model import MultimodalModel
 from g2d.trainer import evaluate
 
 DEFAULT_RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
-
-
-def missing_mask(num_samples: int, num_modalities: int, rate: float, seed: int = 0) -> Tensor:
-    """(N, M) bool mask, True where the input is *present*; every row keeps at least one True."""
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"miss rate must be in [0, 1], got {rate}")
-    if num_samples < 1 or num_modalities < 1:
-        raise ValueError(f"missing_mask: need at least one sample and one modality, got "
-                         f"{num_samples} samples and {num_modalities} modalities")
-    gen = torch.Generator().manual_seed(int(seed))  # not the rate: masks of higher rates are nested
-    keep = torch.randint(0, num_modalities, (num_samples,), generator=gen)
-    present = torch.ones(num_samples, num_modalities, dtype=torch.bool)
-    droppable = torch.ones_like(present)
-    droppable[torch.arange(num_samples), keep] = False
-    candidates = droppable.flatten().nonzero().flatten()
-    target = min(round(rate * num_samples * num_modalities), int(candidates.numel()))
-    chosen = candidates[torch.randperm(candidates.numel(), generator=gen)[:target]]
-    present.view(-1)[chosen] = False
-    return present
 
 
 @dataclass

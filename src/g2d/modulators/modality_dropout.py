@@ -16,6 +16,7 @@ from dataclasses import replace
 import torch
 from pydantic import Field
 
+from g2d.data.missing import missing_mask
 from g2d.modulators.base import MODULATORS, Modulator, ModulatorContext, StepState
 from g2d.registry import Options
 
@@ -29,8 +30,6 @@ class ModalityDropout(Modulator):
         self.rate, self.modalities = rate, modalities
 
     def on_before_forward(self, state: StepState) -> None:
-        from g2d.analysis.missing import missing_mask  # analysis sits above modulators
-
         batch = state.batch
         n = len(batch)
         seed = int(torch.randint(0, 2**31 - 1, (1,)))
