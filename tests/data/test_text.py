@@ -12,7 +12,7 @@ import pytest
 from g2d import api
 from g2d.config import parse_config
 from g2d.data import build_splits
-from g2d.validation import DataError
+from g2d.validation import ConfigError, DataError
 
 WORDS = {0: "red tomato soup bowl", 1: "green salad leaves fresh", 2: "chocolate cake slice sweet"}
 
@@ -109,3 +109,13 @@ def test_image_and_text_train_teachers_a_g2d_student_and_a_report(tmp_path: Path
     assert "word-level tokenizer sha256" in data["transform"]["train"]
     build_report([run], tmp_path / "report.html")
     assert (tmp_path / "report.html").exists()
+
+
+def test_a_named_encoding_reads_the_file_and_an_unknown_one_is_a_config_error(tmp_path: Path) -> None:
+    path = write_food(tmp_path)
+    path.write_bytes(path.read_bytes().replace(b"red", "rød".encode("latin-1")))
+    splits = build_splits("manifest", {**options(path, tmp_path), "encoding": "latin-1"})
+    vocab = json.loads(splits.artifacts["tokenizers/caption.json"])["model"]["vocab"]
+    assert "rød" in vocab
+    with pytest.raises(ConfigError, match=r"data.options.encoding.*unknown text encoding 'utf-9'"):
+        parse_config({"data": {"name": "manifest", "options": {**options(path, tmp_path), "encoding": "utf-9"}}})

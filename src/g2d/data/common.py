@@ -176,18 +176,19 @@ def file_splits(records: dict[str, list], pipeline: Any, info: Any, opts: Cached
     return DataSplits(train, val, test, info, provenance)
 
 
-def read_csv_rows(path: Path, what: str) -> list[tuple[int, list[str]]]:
+def read_csv_rows(path: Path, what: str, encoding: str = "utf-8-sig") -> list[tuple[int, list[str]]]:
     """Non-blank rows of a CSV file as ``(line number, fields)``; DataError if absent/unreadable."""
     import csv
 
     if not path.is_file():
         raise DataError(f"{what}: file {str(path)!r} does not exist")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as fh:
+        with open(path, newline="", encoding=encoding) as fh:
             return [(n, [f.strip() for f in row]) for n, row in enumerate(csv.reader(fh), start=1)
                     if any(f.strip() for f in row)]
     except (UnicodeDecodeError, csv.Error) as err:
-        raise DataError(f"{what}: {str(path)!r} is not a readable UTF-8 CSV file ({err})") from None
+        shown = "UTF-8" if encoding.lower().replace("_", "-") in ("utf-8", "utf-8-sig", "utf8") else encoding
+        raise DataError(f"{what}: {str(path)!r} is not a readable {shown} CSV file ({err})") from None
 
 
 def drop_duplicates(records: list, bad: BadSamples, seen: dict[str, str] | None = None) -> list:

@@ -10,6 +10,7 @@ and validation are carved from the rows (seeded, stratified) and recorded in dat
 """
 from __future__ import annotations
 
+import codecs
 import json
 import re
 import warnings
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from g2d.data.base import DatasetInfo, DataSplits
 from g2d.data.common import (AudioOptions, CachedLoaderOptions, ClassName, ImageOptions, carve_records,
@@ -51,6 +52,7 @@ class ManifestOptions(CachedLoaderOptions):
     id_column: str = Field("id", description="unique sample ids, when the column exists")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="carved when there is no split column")
     base_dir: str | None = Field(None, description="relative paths start here; default: the manifest's folder")
+    encoding: str = Field("utf-8", description="text encoding of the manifest (a Python codec name, e.g. latin-1)")
     standardize: bool = Field(True, description="inline numbers: per-feature train mean/std")
     audio: AudioOptions = Field(default_factory=AudioOptions)
     image: ImageOptions = Field(default_factory=ImageOptions)
@@ -58,6 +60,16 @@ class ManifestOptions(CachedLoaderOptions):
     augment: bool = Field(False, description="random crop + flip of training images (teachers run online)")
     width: float = Field(0.25, gt=0, description="ResNet-18 width multiplier of the default encoders "
                                                       "(1 = 64..512 channels)")
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}; expected a Python codec name such as "
+                             f"utf-8 or latin-1") from None
+        return value
 
     def modality_names(self) -> list[str]:
         return list(self.modalities)
@@ -86,16 +98,17 @@ class ManifestOptions(CachedLoaderOptions):
         return self.columns.get(m, [m])
 
 
-def read_manifest(path: Path) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
-    """(columns, [(where, row)]) of a CSV (header + rows) or JSONL manifest."""
+def read_manifest(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
+    """(columns, [(where, row)]) of a CSV (header + rows) or JSONL manifest in ``encoding``."""
     if not path.is_file():
         raise DataError(f"data.options.path: manifest {str(path)!r} does not exist")
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         rows, columns = [], []
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding=encoding)
         except UnicodeDecodeError as err:
-            raise DataError(f"{path}: not a UTF-8 text file ({err.reason} at byte {err.start}); expected "
+            shown = "UTF-8" if encoding.lower() in ("utf-8", "utf8") else encoding
+            raise DataError(f"{path}: not a {shown} text file ({err.reason} at byte {err.start}); expected "
                             f"one JSON object per line") from None
         for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
@@ -109,7 +122,7 @@ def read_manifest(path: Path) -> tuple[list[str], list[tuple[str, dict[str, Any]
             columns += [k for k in row if k not in columns]
             rows.append((f"{path.name} line {n}", row))
         return columns, rows
-    table = read_csv_rows(path, "data.options.path")
+    table = read_csv_rows(path, "data.options.path", "utf-8-sig" if encoding.lower() in ("utf-8", "utf8") else encoding)
     if not table:
         raise DataError(f"{path}: the manifest is empty; expected a header row and at least one sample")
     header = table[0][1]
@@ -130,7 +143,7 @@ def detect_kind(value: Any) -> Kind:
 
 
 def peek_kinds(opts: ManifestOptions) -> dict[str, Kind]:
-    _, rows = read_manifest(Path(opts.path).expanduser())
+    _, rows = read_manifest(Path(opts.path).expanduser(), opts.encoding)
     return {m: detect_kind(rows[0][1].get(opts.modality_columns(m)[0])) for m in opts.modalities}
 
 
@@ -280,7 +293,7 @@ def assign_targets(records: dict[str, list[Record]], opts: ManifestOptions, bad:
 def build_manifest(opts: ManifestOptions, provenance: dict[str, Any] | None = None) -> DataSplits:
     path = Path(opts.path).expanduser()
     base = Path(opts.base_dir).expanduser() if opts.base_dir else path.parent
-    columns, rows = read_manifest(path)
+    columns, rows = read_manifest(path, opts.encoding)
     needed = [c for m in opts.modalities for c in opts.modality_columns(m)] + [opts.label_column]
     absent = [c for c in needed if c not in columns]
     if absent:
