@@ -44,9 +44,9 @@ def test_terms_follow_the_schedule() -> None:
     a = heuristic_alpha(0)
     assert float(terms["task"].detach()) == pytest.approx((1 - a) * ce, rel=1e-5)
     assert float(terms["match"].detach()) == pytest.approx(a * match, rel=1e-5)
-    assert state.log["dlmg_alpha"] == pytest.approx(a)
-    state, _ = built.step(epoch=3, batch=batch)
-    assert state.log["dlmg_alpha"] == pytest.approx(heuristic_alpha(3)) and heuristic_alpha(3) < a
+    assert built.method.alpha == pytest.approx(a)
+    built.step(epoch=3, batch=batch)
+    assert built.method.alpha == pytest.approx(heuristic_alpha(3)) and heuristic_alpha(3) < a
 
 
 def test_matching_closes_the_modality_gap() -> None:

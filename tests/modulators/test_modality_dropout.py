@@ -22,7 +22,6 @@ def test_dropout_zeroes_the_requested_share_and_keeps_one_modality_per_sample():
         flat = state.batch.inputs[m].flatten(1)
         assert ((flat == 1).all(1) | (flat == 0).all(1)).all()
     assert abs((1 - present.float().mean()).item() - 0.3) < 0.01
-    assert abs(state.log["dropped_share"] - 0.3) < 0.01
 
 
 def test_zero_rate_changes_nothing_and_the_original_batch_is_untouched():

@@ -105,7 +105,6 @@ class DLMGMethod(Method):
 
     def training_step(self, runner, state):
         self.alpha = self.alpha_at(state.epoch)
-        state.log["dlmg_alpha"] = self.alpha
         return super().training_step(runner, state)
 
 

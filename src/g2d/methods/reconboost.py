@@ -120,7 +120,6 @@ class ReconBoostMethod(Method):
 
     def training_step(self, runner: "StepRunner", state: StepState) -> dict[str, Tensor]:
         phase, modality = self.schedule(state.epoch)
-        state.log["reconboost"] = {"phase": phase, "modality": modality}
         if phase == "boost":
             return self.boost_step(runner, state, modality)
         return self.rectify_step(runner, state)

@@ -116,7 +116,6 @@ class AdaptiveGradientModulation(Modulator):
         if self.in_window(state.epoch):
             for m, k in coefficients.items():
                 scale_gradients_(self.params[m], k)
-        state.log["agm_coefficient"] = coefficients
 
     def state_dict(self) -> dict:
         return {"running": {m: v.detach().cpu() for m, v in self.running.items()}, "count": self.count}

@@ -11,7 +11,7 @@ Hook order in one step (fixed by the trainer, never by a modulator):
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 import torch
@@ -38,7 +38,6 @@ class StepState:
     confidence: dict[str, Tensor] | None = None  # ρ^m of this batch (0-d tensors)
     active: frozenset[str] | None = None  # modalities whose encoders learn in this step
     output: "ModelOutput | None" = None
-    log: dict[str, Any] = field(default_factory=dict)  # extra per-step values to log
 
 
 @dataclass(frozen=True)

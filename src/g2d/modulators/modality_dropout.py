@@ -39,7 +39,6 @@ class ModalityDropout(Modulator):
             keep = present[:, j].to(inputs[m].device)
             inputs[m] = inputs[m] * keep.view(n, *([1] * (inputs[m].dim() - 1))).to(inputs[m].dtype)
         state.batch = replace(batch, inputs=inputs)
-        state.log["dropped_share"] = 1.0 - float(present.float().mean())
 
 
 @MODULATORS.register("modality-dropout", options=ModalityDropoutOptions)

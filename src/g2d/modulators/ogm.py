@@ -120,7 +120,6 @@ class DiscrepancyModulation(Modulator):
         coefficients = self.coefficients(state)
         for m, k in coefficients.items():
             scale_gradients_(self.params[m], k, self.noise)
-        state.log[f"{self.name}_coefficient"] = coefficients
 
 
 def build_ogm(options: OGMOptions, context: ModulatorContext, name: str) -> DiscrepancyModulation:
