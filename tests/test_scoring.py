@@ -29,3 +29,17 @@ def test_ranking_is_ascending_and_ties_follow_declared_order():
     assert rank_ascending({"a": 0.9, "b": 0.1, "c": 0.5}, ["a", "b", "c"]) == ["b", "c", "a"]
     assert rank_ascending({"a": 0.5, "b": 0.5, "c": 0.2}, ["a", "b", "c"]) == ["c", "a", "b"]
     assert rank_ascending({"a": torch.tensor(0.3), "b": torch.tensor(0.3)}, ["b", "a"]) == ["b", "a"]
+
+
+def test_one_definition_of_the_true_label_confidence():
+    from g2d.metrics.functional import true_label_probability
+    from g2d.scoring import true_label_confidence
+
+    logits, target = torch.tensor([[2.0, 0.0, -1.0], [0.5, 1.5, 0.0]]), torch.tensor([0, 2])
+    fp32 = true_label_confidence(logits, target, "classification")
+    assert fp32.dtype == torch.float32 and torch.equal(fp32, true_label_probability(logits, target, "classification",
+                                                                                    dtype=torch.float32))
+    expected = torch.softmax(logits.double(), -1)[[0, 1], [0, 2]]
+    assert torch.equal(true_label_probability(logits, target, "classification"), expected)
+    reg = true_label_confidence(torch.tensor([[0.0], [2.0]]), torch.tensor([0.25, 1.0]), "regression")
+    torch.testing.assert_close(reg, torch.tensor([0.75, float(torch.sigmoid(torch.tensor(2.0)))]))

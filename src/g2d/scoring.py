@@ -6,15 +6,12 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from g2d.objectives import prediction
+from g2d.metrics.functional import true_label_probability
 
 
 def true_label_confidence(logits: Tensor, target: Tensor, task: str) -> Tensor:
-    """Per-sample confidence: softmax probability of the true class; for regression
-    ``1 − |sigmoid(z) − y|`` on targets in [0, 1] (our choice where the paper is silent)."""
-    if task == "regression":
-        return 1.0 - (prediction(logits, task) - target.float()).abs()
-    return torch.softmax(logits.float(), dim=-1).gather(1, target.long()[:, None]).squeeze(1)
+    """Per-sample confidence in fp32: :func:`g2d.metrics.functional.true_label_probability`."""
+    return true_label_probability(logits, target, task, dtype=torch.float32)
 
 
 def modality_confidence(teacher_logits: Mapping[str, Tensor], target: Tensor, task: str) -> dict[str, Tensor]:

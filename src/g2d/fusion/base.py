@@ -33,6 +33,19 @@ class Fusion(nn.Module):
     def forward(self, features: dict[str, Tensor]) -> FusionOutput:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def modality_path(self, modality: str, feature: Tensor) -> Tensor:
+        """``z_s^m`` from ``f_s^m`` alone: the fusion with every other modality's features set to zero
+        (how every fusion defines ``z_s^m``: it depends on ``f_s^m`` only). A fusion whose paths are
+        separable overrides it to skip the other modalities."""
+        features = {k: feature if k == modality else feature.new_zeros(feature.shape[0], self.feature_dims[k])
+                    for k in self.modalities}
+        return self(features).modality_logits[modality]
+
+    @property
+    def shared_classifier(self) -> nn.Linear | None:
+        """The one linear classifier every modality's path ends in (MLA's shared head), or None."""
+        return None
+
 
 FUSIONS: Registry[Callable[..., Fusion]] = Registry("fusion")
 

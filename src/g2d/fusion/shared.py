@@ -39,6 +39,13 @@ class SharedHeadFusion(Fusion):
         """The classifier's input for ``modality``: (B, D_m) -> (B, width)."""
         return self.adapters[modality](feature)
 
+    def modality_path(self, modality: str, feature: Tensor) -> Tensor:
+        return self.classifier(self.embed(modality, feature))
+
+    @property
+    def shared_classifier(self) -> nn.Linear:
+        return self.classifier
+
     def forward(self, features: dict[str, Tensor]) -> FusionOutput:
         per = {m: self.classifier(self.embed(m, features[m])) for m in self.modalities}
         fused = torch.stack([per[m] for m in self.modalities]).mean(0)

@@ -9,7 +9,6 @@ import torch
 from torch import Tensor
 
 from g2d.data.base import Batch
-from g2d.fusion.shared import SharedHeadFusion
 from g2d.model import ModelOutput, MultimodalModel
 from g2d.modulators.base import Modulator, StepState
 
@@ -23,15 +22,8 @@ def encode_one(model: MultimodalModel, batch: Batch, modality: str) -> Tensor:
 
 
 def modality_path(model: MultimodalModel, modality: str, feature: Tensor) -> Tensor:
-    """``z_s^m`` from ``f_s^m`` alone: the shared classifier for the ``shared`` fusion, otherwise the
-    fusion with every other modality's features set to zero (which is how every fusion defines
-    ``z_s^m``: it depends on ``f_s^m`` only)."""
-    fusion = model.fusion
-    if isinstance(fusion, SharedHeadFusion):
-        return fusion.classifier(fusion.embed(modality, feature))
-    features = {k: feature if k == modality else feature.new_zeros(feature.shape[0], fusion.feature_dims[k])
-                for k in fusion.modalities}
-    return fusion(features).modality_logits[modality]
+    """``z_s^m`` from ``f_s^m`` alone, as the fusion defines it (:meth:`g2d.fusion.base.Fusion.modality_path`)."""
+    return model.fusion.modality_path(modality, feature)
 
 
 def check_shapes_once(model: MultimodalModel, batch: Batch, checked: list[bool]) -> None:

@@ -33,7 +33,6 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from g2d.fusion.shared import SharedHeadFusion
 from g2d.methods._unimodal import (GradientSurgery, check_shapes_once, encode_one, entropy, modality_path,
                                    replace_logits, weighted_sum)
 from g2d.methods.base import METHODS, Method, MethodContext
@@ -64,7 +63,7 @@ class MLAMethod(Method):
         super().__init__(task_objective(task))
         self.task, self.options = task, options
         self.modalities = model.modalities
-        self.classifier = model.fusion.classifier if isinstance(model.fusion, SharedHeadFusion) else None
+        self.classifier = model.fusion.shared_classifier
         if options.gradient_modification and self.classifier is None:
             warnings.warn(f"MLA: fusion {type(model.fusion).__name__} has no classifier shared by all "
                           f"modalities; training without the gradient modification (use model.fusion.name: "

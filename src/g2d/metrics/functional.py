@@ -52,14 +52,17 @@ def feature_alignment(student: Tensor, teacher: Tensor) -> float:
 
 
 # ---- confidence ratio (paper Fig. 6) ------------------------------------------------------------
-def true_label_probability(logits: Tensor, target: Tensor, task: str) -> Tensor:
-    """Per-sample confidence on the true label: softmax probability of the target class; for
-    regression ``1 − |sigmoid(z) − y|`` on targets in [0, 1] (as :mod:`g2d.scoring` defines ρ)."""
+def true_label_probability(logits: Tensor, target: Tensor, task: str,
+                           dtype: torch.dtype = torch.float64) -> Tensor:
+    """Per-sample confidence on the true label, computed in ``dtype``: softmax probability of the
+    target class; for regression ``1 − |sigmoid(z) − y|`` on targets in [0, 1] (our choice where the
+    paper is silent). The one definition of ρ's per-sample term: :mod:`g2d.scoring` calls it in fp32
+    during training, the metrics in fp64."""
     if logits.shape[0] != target.shape[0]:
         raise ValueError(f"true-label confidence: {logits.shape[0]} predictions but {target.shape[0]} targets")
     if task == "regression":
-        return 1.0 - (torch.sigmoid(logits.double().reshape(-1)) - target.double().reshape(-1)).abs()
-    return torch.softmax(logits.double(), dim=-1).gather(1, target.long()[:, None]).squeeze(1)
+        return 1.0 - (torch.sigmoid(logits.to(dtype).reshape(-1)) - target.to(dtype).reshape(-1)).abs()
+    return torch.softmax(logits.to(dtype), dim=-1).gather(1, target.long()[:, None]).squeeze(1)
 
 
 def _confidence_update(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
