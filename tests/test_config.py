@@ -67,3 +67,19 @@ def test_three_modalities_need_two_phases():
     config = parse_config({"data": {"options": {"num_modalities": 3}}, "student": {"epochs": 6},
                            "method": {"name": "g2d", "options": {"phases": [2, 2]}}})
     assert config.modalities == ("strong", "weak1", "weak2")
+
+
+def test_replace_derives_a_validated_config_by_dotted_keys():
+    from g2d.config import parse_config, replace
+    from g2d.validation import ConfigError
+
+    base = parse_config({"data": {"name": "synthetic"}, "method": {"name": "joint"}})
+    derived = replace(base, {"student.epochs": 5, "student.optim.lr": 0.5})
+    assert (derived.student.epochs, derived.student.optim.lr) == (5, 0.5)
+    assert base.student.epochs != 5  # a copy: the original is untouched
+    assert derived.model_dump() == parse_config({**base.model_dump(mode="json"),
+                                                 "student": derived.student.model_dump(mode="json")}).model_dump()
+    with pytest.raises(ConfigError, match=r"^student.epochs=0: invalid configuration:\n  student.epochs"):
+        replace(base, {"student.epochs": 0})
+    with pytest.raises(ConfigError, match=r"override 'seed.x': 'seed' is not a mapping"):
+        replace(base, {"seed.x": 1})

@@ -21,7 +21,7 @@ import torch
 from g2d import distributed, io, locks, plugins
 from g2d.analysis import epoch_callbacks
 from g2d.cache import build_cache, open_cache
-from g2d.config import ExperimentConfig, load_config, parse_config
+from g2d.config import ExperimentConfig, load_config, parse_config, replace
 from g2d.data import DataSplits, build_splits
 from g2d.methods import Method, MethodContext, build_method
 from g2d.model import MultimodalModel, build_model
@@ -162,10 +162,8 @@ def diagnose(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits |
     notes: list[str] = []
     source = teacher_source(config, splits, teachers, run_dir / "cache", device, notes)
     epochs = probe_epochs or max(1, round(config.student.epochs / 5))
-    raw = config.model_dump(mode="json")
-    raw["method"] = {"name": "joint", "options": {}, "modulators": []}
-    raw["student"]["epochs"] = epochs
-    probe = parse_config(raw, "joint probe")
+    probe = replace(config, {"method": {"name": "joint", "options": {}, "modulators": []},
+                             "student.epochs": epochs}, "joint probe")
     seed_everything(config.seed)
     model = build_student(probe, splits)
     runtime = replace_fields(RuntimeConfig.from_experiment(config, device), compile=False)
@@ -296,7 +294,7 @@ def evaluate_run(run_dir: str | Path, device: str | None = None) -> dict[str, An
     for student_dir in students:
         config = load_config(student_dir / "config.yaml")
         if device is not None:
-            config = config.model_copy(update={"device": device})
+            config = replace(config, {"device": device}, str(student_dir / "config.yaml"))
         splits = splits or load_data(config)
         dev = resolve_device(config.device)
         model = build_student(config, splits)
@@ -332,11 +330,9 @@ class MethodSpec:
 
 
 def with_method(config: ExperimentConfig, spec: MethodSpec) -> ExperimentConfig:
-    raw = config.model_dump(mode="json")
-    options = spec.options or ({k: v for k, v in raw["method"]["options"].items()}
-                               if spec.method == raw["method"]["name"] else {})
-    raw["method"] = {"name": spec.method, "options": options, "modulators": spec.modulators}
-    return parse_config(raw, f"method {spec.label!r}")
+    options = spec.options or (config.method.model_dump(mode="json")["options"] if spec.method == config.method.name else {})
+    method = {"name": spec.method, "options": options, "modulators": spec.modulators}
+    return replace(config, {"method": method}, f"method {spec.label!r}")
 
 
 def run_methods(config: ExperimentConfig, run_dir: str | Path, methods: list[MethodSpec], *,

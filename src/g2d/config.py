@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -221,6 +221,20 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     return raw
+
+
+def replace(config: ExperimentConfig, changes: Mapping[str, Any], source: str = "config") -> ExperimentConfig:
+    """The one way to derive a config: a copy of ``config`` with dotted-key ``changes`` applied
+    (``replace(config, {"student.epochs": 5})``), validated again as a whole, so every cross-field
+    check and component resolution runs. A ConfigError names the changes and the field."""
+    raw = config.model_dump(mode="json")
+    for key, value in changes.items():
+        set_dotted(raw, key, copy.deepcopy(value))
+    try:
+        return parse_config(raw, source)
+    except ConfigError as err:
+        shown = ", ".join(f"{k}={json.dumps(v)}" for k, v in changes.items())
+        raise ConfigError(f"{shown}: {str(err).removeprefix(f'{source}: ')}") from None
 
 
 def set_dotted(raw: dict[str, Any], key: str, value: Any) -> None:

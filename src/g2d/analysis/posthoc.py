@@ -15,7 +15,7 @@ from g2d import io
 from g2d.api import build_student, load_data, load_teachers, restore_method
 from g2d.analysis.missing import missing_modality_curve
 from g2d.analysis.representations import SplitTeacherOutputs, representation_scores, teacher_outputs, weak_modality
-from g2d.config import ExperimentConfig, load_config
+from g2d.config import ExperimentConfig, load_config, replace
 from g2d.runtime import resolve_device
 from g2d.teachers import file_sha256
 from g2d.validation import G2DError
@@ -47,7 +47,7 @@ def analyse_run(run_dir: str | Path, *, rates: Sequence[float] | None = None, se
     for student_dir in students:
         config = load_config(student_dir / "config.yaml")
         if device is not None:
-            config = config.model_copy(update={"device": device})
+            config = replace(config, {"device": device}, str(student_dir / "config.yaml"))
         opts = config.analysis
         r, s, k = (opts.missing_rates if rates is None else rates, opts.missing_seed if seed is None else seed,
                    opts.projection_samples if keep is None else keep)

@@ -17,7 +17,6 @@ synthetic experiment of ``g2d bench methods``; ``--config FILE`` (repeatable) ad
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import shlex
 import statistics
@@ -32,7 +31,7 @@ from g2d.bench.grid import markdown_table, mean_std, publish, run_grid
 from g2d.bench.methods import bench_config
 from g2d.commands import (add_common, add_executor, default_run_dir, executor_options,
                           parse_overrides, parse_seeds, show_progress)
-from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
+from g2d.config import ExperimentConfig, load_config, replace
 from g2d.executors import ExecutorOptions
 from g2d.validation import ConfigError, G2DError
 
@@ -76,10 +75,7 @@ class DatasetResult:
 
 
 def apply_overrides(config: ExperimentConfig, overrides: dict[str, Any], source: str) -> ExperimentConfig:
-    raw = config.model_dump(mode="json")
-    for key, value in overrides.items():
-        set_dotted(raw, key, copy.deepcopy(value))
-    return parse_config(raw, source)
+    return replace(config, overrides, source)
 
 
 def preflight(config: ExperimentConfig, columns: list[Column], label: str) -> dict[str, str]:

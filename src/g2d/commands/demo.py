@@ -14,7 +14,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     config = demo_config(args.seed, args.epochs, args.device or "auto")
     if runtime_overrides(args):
-        config = config.model_copy(update=runtime_overrides(args))
+        from g2d.config import replace
+
+        config = replace(config, runtime_overrides(args), "demo config")
     run = output_folder(args.out, "demo")
     run.mkdir(parents=True, exist_ok=True)
     methods = [MethodSpec.parse(m) for m in args.methods.split(",")]
