@@ -4,18 +4,31 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
+from g2d.catalog import DATASETS
 from g2d.config import load_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-@pytest.mark.parametrize("name", ["avmnist", "cremad", "vggsound", "sequences", "image_table", "manifest",
-                                  "mfeat", "arrays"])
-def test_example_config_validates(name):
-    config = load_config(CONFIGS / f"{name}.yaml")
-    assert config.data.name == name
-    assert set(config.model.encoders) == set(config.modalities)
+BUILT_IN = [n for n in DATASETS.names() if DATASETS.get(n).factory.__module__.startswith("g2d.data.")]
+
+
+def example_configs(name: str) -> list[Path]:
+    """The shipped configs whose data set is ``name``."""
+    return [p for p in sorted(CONFIGS.glob("*.yaml"))
+            if (yaml.safe_load(p.read_text()) or {}).get("data", {}).get("name") == name]
+
+
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_every_built_in_data_set_has_an_example_config_that_validates(name):
+    paths = example_configs(name)
+    assert paths, f"no configs/*.yaml uses data set {name!r}"
+    for path in paths:
+        config = load_config(path)
+        assert config.data.name == name
+        assert set(config.model.encoders) == set(config.modalities)
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in CONFIGS.glob("synthetic*.yaml")))
