@@ -40,4 +40,4 @@ def test_composes_with_a_method_through_the_config(tmp_path):
 
     summary = run_methods(tiny_config(method__name="joint", method__options={}), tmp_path,
                           [MethodSpec.parse("joint+modality-dropout")], progress=False)
-    assert 0 <= summary["methods"]["joint+modality-dropout"]["test"]["accuracy"] <= 1
+    assert summary["methods"]["joint+modality-dropout"]["test"]["accuracy"] == 0.71875  # seeded, CPU, of 64
