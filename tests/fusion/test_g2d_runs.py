@@ -80,4 +80,6 @@ def test_g2d_on_cuda_for_every_fusion(tmp_path: Path) -> None:
         cfg = tiny_config(device="cuda", model__fusion={"name": name, "options": SMALL.get(name, {})})
         run = api.train_student(cfg, tmp_path, progress=False, name=name)
         assert next(run.model.parameters()).is_cuda
-        assert 0.0 <= run.result.test["accuracy"] <= 1.0
+        test = run.result.test  # the numbers differ from CPU's; what must hold: every test sample scored, every epoch logged
+        assert test["num_samples"] == 64 and math.isfinite(test["loss"]) and len(run.result.history) == cfg.student.epochs
+        assert test["accuracy"] * 64 == pytest.approx(round(test["accuracy"] * 64))
