@@ -48,7 +48,7 @@ def smp_only(options: SMPOptions, context: MethodContext) -> Method:
 
 @METHODS.register("g2d-loss", options=DistillOptions)
 def g2d_loss(options: DistillOptions, context: MethodContext) -> Method:
-    """The G2D loss L_task + α·L_feat + β·L_logit without SMP (ablation)."""
+    """The G2D loss L_task + α·L_feat + β·L_logit (+ γ·L_own, 0 by default) without SMP (ablation)."""
     return Method(g2d_objective(context.task, options.alpha, options.beta, options.temperature, options.gamma))
 
 
