@@ -74,3 +74,24 @@ def test_gpu_check_refuses_a_missing_gpu(tmp_path, capsys):
         pytest.skip("a GPU is present")
     assert main(["bench", "gpu", "--device", "cuda", "--out", str(tmp_path)]) == 2
     assert "CUDA is not available" in capsys.readouterr().err
+
+
+def test_the_smp_epoch_case_times_a_prioritisation_epoch_and_the_g2d_case_a_joint_one(tmp_path):
+    """The SMP column must time SMP phase 1 (one encoder learns), not g2d's first, joint epoch."""
+    import torch
+
+    from g2d.bench._epochs import epoch_rows, make_epoch_cases
+    from g2d.bench._steps import StepSetup
+
+    resnet = StepSetup({"a": (4,)}, {"name": "mlp"})
+    row = epoch_rows({3: {"fac": 8, "fou": 6, "mor": 4}}, [4], resnet, [], min_samples=8, min_steps=2)[0]
+    cases = make_epoch_cases(row, tmp_path)
+    moved = {}
+    for name in ("g2d", "smp"):
+        encoders = cases[name].trainer.model.encoders
+        before = {m: [p.detach().clone() for p in e.parameters()] for m, e in encoders.items()}
+        cases[name].run()
+        moved[name] = sorted(m for m, e in encoders.items()
+                             if any(not torch.equal(p, q) for p, q in zip(e.parameters(), before[m])))
+    assert moved["g2d"] == ["fac", "fou", "mor"]
+    assert len(moved["smp"]) == 1
