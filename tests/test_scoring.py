@@ -40,6 +40,10 @@ def test_one_definition_of_the_true_label_confidence():
     assert fp32.dtype == torch.float32 and torch.equal(fp32, true_label_probability(logits, target, "classification",
                                                                                     dtype=torch.float32))
     expected = torch.softmax(logits.double(), -1)[[0, 1], [0, 2]]
-    assert torch.equal(true_label_probability(logits, target, "classification"), expected)
+    torch.testing.assert_close(true_label_probability(logits, target, "classification"), expected,
+                               rtol=1e-15, atol=0)
+    stacked = true_label_probability(torch.stack([logits, logits.flip(1)]), target, "classification")
+    torch.testing.assert_close(stacked, torch.stack([expected, torch.softmax(logits.flip(1).double(), -1)[[0, 1], [0, 2]]]),
+                               rtol=1e-15, atol=0)
     reg = true_label_confidence(torch.tensor([[0.0], [2.0]]), torch.tensor([0.25, 1.0]), "regression")
     torch.testing.assert_close(reg, torch.tensor([0.75, float(torch.sigmoid(torch.tensor(2.0)))]))

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from g2d import ops
 from g2d.data.base import Batch
 from g2d.model import ModelOutput
 
@@ -78,9 +79,7 @@ def _stacked_distillation(students: Tensor, teachers: Tensor, task: str, tempera
         s, t = prediction(students, task), prediction(teachers, task)  # (B,) or (M, B), and (M, B)
         return F.mse_loss(s.expand_as(t), t, reduction="sum") / batch
     scaled = (lambda z: z) if temperature == 1 else (lambda z: z / temperature)
-    log_s = F.log_softmax(scaled(students), dim=-1)
-    log_t = F.log_softmax(scaled(teachers), dim=-1)
-    kl = F.kl_div(log_s.expand_as(log_t), log_t, log_target=True, reduction="sum") / batch
+    kl = ops.kl_to_targets(scaled(students), ops.log_softmax(scaled(teachers))) / batch
     return kl if temperature == 1 else temperature ** 2 * kl
 
 

@@ -16,8 +16,14 @@ def true_label_confidence(logits: Tensor, target: Tensor, task: str) -> Tensor:
 
 def modality_confidence(teacher_logits: Mapping[str, Tensor], target: Tensor, task: str) -> dict[str, Tensor]:
     """``ρ^m``: the batch mean of each teacher's true-label confidence (a 0-d tensor per modality,
-    kept on device; a mean, so batches of different sizes compare)."""
-    return {m: true_label_confidence(z.detach(), target, task).mean() for m, z in teacher_logits.items()}
+    kept on device; a mean, so batches of different sizes compare). All modalities in one call."""
+    stacked = torch.stack([z.detach() for z in teacher_logits.values()])
+    return confidence_means(true_label_confidence(stacked, target, task), tuple(teacher_logits))
+
+
+def confidence_means(per_sample: Tensor, modalities: Sequence[str]) -> dict[str, Tensor]:
+    """``ρ^m`` by modality from the per-sample confidences (M, B) of ``modalities``."""
+    return dict(zip(modalities, per_sample.mean(-1).unbind()))
 
 
 def rank_ascending(confidence: Mapping[str, float | Tensor], order: Sequence[str]) -> list[str]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from g2d import ops
+
 
 def accuracy(logits: Tensor, target: Tensor) -> float:
     """Share of samples whose arg-max class equals the target."""
@@ -57,12 +59,15 @@ def true_label_probability(logits: Tensor, target: Tensor, task: str,
     """Per-sample confidence on the true label, computed in ``dtype``: softmax probability of the
     target class; for regression ``1 − |sigmoid(z) − y|`` on targets in [0, 1] (our choice where the
     paper is silent). The one definition of ρ's per-sample term: :mod:`g2d.scoring` calls it in fp32
-    during training, the metrics in fp64."""
-    if logits.shape[0] != target.shape[0]:
-        raise ValueError(f"true-label confidence: {logits.shape[0]} predictions but {target.shape[0]} targets")
+    during training, the metrics in fp64. ``logits`` is (B, C) — or (M, B, C), M modalities scored
+    in one call — against targets (B,)."""
+    samples = logits.shape[0] if logits.dim() == 1 else logits.shape[-2]
+    if samples != target.shape[0]:
+        raise ValueError(f"true-label confidence: {samples} predictions but {target.shape[0]} targets")
     if task == "regression":
-        return 1.0 - (torch.sigmoid(logits.to(dtype).reshape(-1)) - target.to(dtype).reshape(-1)).abs()
-    return torch.softmax(logits.to(dtype), dim=-1).gather(1, target.long()[:, None]).squeeze(1)
+        z = logits if logits.dim() == 1 else logits.squeeze(-1)
+        return 1.0 - (torch.sigmoid(z.to(dtype)) - target.to(dtype).reshape(-1)).abs()
+    return ops.true_label_log_probability(logits.to(dtype), target).exp()
 
 
 def _confidence_update(student_logits: Tensor, teacher_logits: Tensor, target: Tensor,
