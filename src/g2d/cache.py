@@ -120,15 +120,24 @@ class TeacherCache:
     device: torch.device
 
     def lookup(self, batch: Batch) -> TeacherOutputs:
+        """The batch's rows of every array: the logits gathered into one (M, B, C) buffer and moved
+        in one copy (their per-modality views share it), each modality's features likewise."""
         idx = batch.index.cpu().numpy()
+        stack = self._to_device(_gather_stacked(list(self.logits.values()), idx))
+        features = {m: self._to_device(_gather_stacked([a], idx))[0] for m, a in self.features.items()}
+        return TeacherOutputs(dict(zip(self.logits, stack.unbind())), features, logit_stack=stack)
+
+    def _to_device(self, t: torch.Tensor) -> torch.Tensor:
         pin = self.device.type == "cuda"
-        take = lambda a: _to(torch.from_numpy(np.ascontiguousarray(a[idx])), self.device, pin)  # noqa: E731
-        return TeacherOutputs({m: take(a) for m, a in self.logits.items()},
-                              {m: take(a) for m, a in self.features.items()})
+        return (t.pin_memory() if pin else t).to(self.device, non_blocking=pin)
 
 
-def _to(t: torch.Tensor, device: torch.device, pin: bool) -> torch.Tensor:
-    return (t.pin_memory() if pin else t).to(device, non_blocking=pin)
+def _gather_stacked(arrays: list[np.ndarray], idx: np.ndarray) -> torch.Tensor:
+    """Rows ``idx`` of each (N, D) array, stacked (len(arrays), B, D), read straight into one buffer."""
+    out = np.empty((len(arrays), len(idx), arrays[0].shape[1]), dtype=np.float32)
+    for k, a in enumerate(arrays):
+        np.take(a, idx, axis=0, out=out[k])
+    return torch.from_numpy(out)
 
 
 def open_cache(path: str | Path, teachers: dict[str, Teacher], train: MultimodalDataset,

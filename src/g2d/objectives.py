@@ -5,8 +5,8 @@ one is logged.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -19,10 +19,30 @@ from g2d.model import ModelOutput
 
 @dataclass
 class TeacherOutputs:
-    """Teacher logits ``z_t^m`` and features ``f_t^m`` for the samples of a batch."""
+    """Teacher logits ``z_t^m`` and features ``f_t^m`` for the samples of a batch.
+
+    The stacked logits (M, B, C) and their log-softmax per temperature are made once per batch and
+    shared by everything that reads them in a step (the distillation terms, ρ^m, SMP's measurement).
+    A source that already holds the logits stacked (the cache) passes ``logit_stack``, of which
+    ``logits`` are views."""
 
     logits: dict[str, Tensor]
     features: dict[str, Tensor]
+    logit_stack: Tensor | None = None  # (M, B, C) in the order of ``logits``
+    _log_probs: dict[float, Tensor] = field(default_factory=dict, repr=False)
+
+    def stacked_logits(self) -> Tensor:
+        """The teachers' logits (M, B, C) in the order of ``logits``, without gradient."""
+        if self.logit_stack is None:
+            self.logit_stack = torch.stack(list(self.logits.values())).detach()
+        return self.logit_stack
+
+    def log_probs(self, temperature: float = 1.0) -> Tensor:
+        """``log_softmax(z_t / T)`` (M, B, C) in fp32, computed once per temperature."""
+        if temperature not in self._log_probs:
+            z = self.stacked_logits().float()
+            self._log_probs[temperature] = ops.log_softmax(z if temperature == 1 else z / temperature)
+        return self._log_probs[temperature]
 
 
 def prediction(logits: Tensor, task: str) -> Tensor:
@@ -67,20 +87,35 @@ def modality_logit_distillation(modality_logits: dict[str, Tensor], teacher_logi
                                 task: str, temperature: float = 1.0) -> Tensor:
     """``Σ_m T² · KL(softmax(z_t^m/T) ‖ softmax(z_s^m/T))``: each teacher distilled into its own
     modality's path ``z_s^m`` instead of the fused output (a project extension, not in the paper)."""
-    students = torch.stack([modality_logits[m] for m in teacher_logits])
+    students = stacked_modality_logits(modality_logits, teacher_logits)
     return _stacked_distillation(students, torch.stack(list(teacher_logits.values())), task, temperature)
 
 
-def _stacked_distillation(students: Tensor, teachers: Tensor, task: str, temperature: float) -> Tensor:
-    """Sum over M of the batch-mean distillation loss; ``students`` is (B, C), broadcast, or (M, B, C)."""
+def stacked_modality_logits(modality_logits: dict[str, Tensor], order: Iterable[str]) -> Tensor:
+    """The student's per-modality logits ``z_s^m`` stacked (M, B, C) in ``order``."""
+    return torch.stack([modality_logits[m] for m in order])
+
+
+def _stacked_distillation(students: Tensor, teachers: Tensor, task: str, temperature: float,
+                          teacher_log_probs: Tensor | None = None) -> Tensor:
+    """Sum over M of the batch-mean distillation loss; ``students`` is (B, C), broadcast, or (M, B, C).
+    ``teacher_log_probs``: the teachers' ``log_softmax(z_t / T)`` when the caller already has it."""
     teachers = teachers.detach()  # (M, B, C)
     batch = teachers.shape[1]
     if task == "regression":
         s, t = prediction(students, task), prediction(teachers, task)  # (B,) or (M, B), and (M, B)
         return F.mse_loss(s.expand_as(t), t, reduction="sum") / batch
     scaled = (lambda z: z) if temperature == 1 else (lambda z: z / temperature)
-    kl = ops.kl_to_targets(scaled(students), ops.log_softmax(scaled(teachers))) / batch
+    if teacher_log_probs is None:
+        teacher_log_probs = ops.log_softmax(scaled(teachers))
+    kl = ops.kl_to_targets(scaled(students), teacher_log_probs) / batch
     return kl if temperature == 1 else temperature ** 2 * kl
+
+
+def _distill_from(students: Tensor, teacher: TeacherOutputs, task: str, temperature: float) -> Tensor:
+    """:func:`_stacked_distillation` against a step's teacher outputs, reusing their log-softmax."""
+    log_probs = None if task == "regression" else teacher.log_probs(temperature)
+    return _stacked_distillation(students, teacher.stacked_logits(), task, temperature, log_probs)
 
 
 @dataclass
@@ -107,6 +142,7 @@ def g2d_objective(task: str, alpha: float, beta: float, temperature: float, gamm
     return Objective(task, {
         "task": (1.0, lambda o, b, t: task_loss(o.logits, b.target, task)),
         "feat": (alpha, lambda o, b, t: feature_distillation(o.features, t.features)),
-        "logit": (beta, lambda o, b, t: logit_distillation(o.logits, t.logits, task, temperature)),
-        "own": (gamma, lambda o, b, t: modality_logit_distillation(o.modality_logits, t.logits, task, temperature)),
+        "logit": (beta, lambda o, b, t: _distill_from(o.logits, t, task, temperature)),
+        "own": (gamma, lambda o, b, t: _distill_from(stacked_modality_logits(o.modality_logits, t.logits),
+                                                     t, task, temperature)),
     }, needs_teachers=True)

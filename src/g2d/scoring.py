@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from g2d.metrics.functional import true_label_probability
+
+if TYPE_CHECKING:
+    from g2d.objectives import TeacherOutputs
 
 
 def true_label_confidence(logits: Tensor, target: Tensor, task: str) -> Tensor:
@@ -19,6 +23,19 @@ def modality_confidence(teacher_logits: Mapping[str, Tensor], target: Tensor, ta
     kept on device; a mean, so batches of different sizes compare). All modalities in one call."""
     stacked = torch.stack([z.detach() for z in teacher_logits.values()])
     return confidence_means(true_label_confidence(stacked, target, task), tuple(teacher_logits))
+
+
+def teacher_confidence(teacher: "TeacherOutputs", modalities: Sequence[str], target: Tensor, task: str) -> Tensor:
+    """Per-sample true-label confidence of every teacher (M, B) in ``modalities`` order, read from the
+    step's shared teacher log-softmax where it has one (the same numbers as
+    :func:`true_label_confidence`, without a second softmax)."""
+    if task != "regression" and tuple(teacher.logits) == tuple(modalities):
+        return teacher.log_probs(1.0).gather(-1, _class_index(target, len(modalities))).squeeze(-1).exp()
+    return true_label_confidence(torch.stack([teacher.logits[m].detach() for m in modalities]), target, task)
+
+
+def _class_index(target: Tensor, stacks: int) -> Tensor:
+    return target.long().reshape(1, -1, 1).expand(stacks, -1, 1)
 
 
 def confidence_means(per_sample: Tensor, modalities: Sequence[str]) -> dict[str, Tensor]:

@@ -15,7 +15,7 @@ from g2d import distributed
 from g2d.data.base import Batch
 from g2d.modulators.base import Modulator, StepState
 from g2d.runtime import autocast, make_grad_scaler
-from g2d.scoring import modality_confidence
+from g2d.scoring import confidence_means, teacher_confidence
 
 if TYPE_CHECKING:
     from g2d.methods.base import Method
@@ -38,7 +38,8 @@ def build_step_state(method: "Method", batch: Batch, *, epoch: int, step: int, m
         if teachers is None:
             raise ValueError("this method needs teacher outputs: pass teachers= (a cache or online teachers)")
         state.teacher = teachers.lookup(batch)  # batch.index is on the host: no sync
-        confidence = modality_confidence(state.teacher.logits, batch.target, task)
+        state.teacher_rho = teacher_confidence(state.teacher, modalities, batch.target, task)
+        confidence = confidence_means(state.teacher_rho, modalities)
         state.confidence = distributed.global_confidence(confidence, len(batch))
     return state
 

@@ -36,6 +36,7 @@ class StepState:
     batch: Batch
     teacher: "TeacherOutputs | None" = None
     confidence: dict[str, Tensor] | None = None  # ρ^m of this batch (0-d tensors)
+    teacher_rho: Tensor | None = None  # (M, B) per-sample teacher true-label confidence, ``modalities`` order
     active: frozenset[str] | None = None  # modalities whose encoders learn in this step
     output: "ModelOutput | None" = None
 

@@ -46,7 +46,8 @@ from torch import Tensor
 from g2d import distributed
 from g2d.modulators.base import MODULATORS, Modulator, ModulatorContext, StepState
 from g2d.registry import ExperimentContext, Options
-from g2d.scoring import rank_ascending, true_label_confidence
+from g2d.objectives import stacked_modality_logits
+from g2d.scoring import rank_ascending, teacher_confidence, true_label_confidence
 
 Ranking = Literal["teacher", "neglect", "fixed", "auto"]
 
@@ -199,13 +200,13 @@ class SequentialModalityPrioritization(Modulator):
     def on_after_backward(self, state: StepState) -> None:
         if state.output is None or state.teacher is None:
             return
-        target, m = state.batch.target, len(self.modalities)
-        logits = [state.output.modality_logits[k].detach() for k in self.modalities] + \
-                 [state.teacher.logits[k] for k in self.modalities]
-        with torch.no_grad():  # one kernel chain for all modalities, student and teacher alike
-            conf = true_label_confidence(torch.cat(logits), target.repeat(2 * m, *[1] * (target.dim() - 1)),
-                                         self.task)
-            sums = conf.reshape(2, m, -1).sum(dim=2)  # (2, M): Σ student ρ_s^m, Σ teacher ρ^m
+        target = state.batch.target
+        with torch.no_grad():  # one kernel chain for all modalities; the teachers' side the step already has
+            student = true_label_confidence(
+                stacked_modality_logits(state.output.modality_logits, self.modalities).detach(), target, self.task)
+            teacher = state.teacher_rho if state.teacher_rho is not None else \
+                teacher_confidence(state.teacher, self.modalities, target, self.task)
+            sums = torch.stack([student.sum(-1), teacher.float().sum(-1)])  # (2, M): Σ ρ_s^m, Σ ρ^m
         self._last_batch = sums
         self._sums = sums if self._sums is None else self._sums + sums
 
