@@ -110,31 +110,77 @@ def file_fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
+RESIDENT_BYTES = 256 * 2**20  # caches up to this size are held on the training device
+
+
 @dataclass
 class TeacherCache:
-    """Memory-mapped teacher outputs; :meth:`lookup` gathers a batch's rows by sample index."""
+    """Teacher outputs by sample index; :meth:`lookup` gathers a batch's rows.
+
+    A cache of at most ``resident_bytes`` (default :data:`RESIDENT_BYTES`) is copied once onto the
+    training device, stacked (M, N, ·), so a step's lookup is one index on the device (no per-step
+    host gather, no host-to-device copy); a larger one stays memory-mapped and a step reads only its
+    batch's rows. Both give the same numbers."""
 
     path: Path
     logits: dict[str, np.ndarray]
     features: dict[str, np.ndarray]
     device: torch.device
+    resident_bytes: int = RESIDENT_BYTES
+
+    def __post_init__(self) -> None:
+        self._resident: tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None] | None = None
+        if self.nbytes <= self.resident_bytes:
+            stack = torch.from_numpy(np.stack(list(self.logits.values()))).to(self.device)
+            feature_stack = (torch.from_numpy(np.stack(list(self.features.values()))).to(self.device)
+                             if _same_width(self.features) else None)
+            features = (dict(zip(self.features, feature_stack.unbind())) if feature_stack is not None else
+                        {m: torch.from_numpy(np.array(a)).to(self.device) for m, a in self.features.items()})
+            self._resident = (stack, features, feature_stack)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in [*self.logits.values(), *self.features.values()])
+
+    @property
+    def resident(self) -> bool:
+        """Whether the cache is held on the training device (else memory-mapped)."""
+        return self._resident is not None
 
     def lookup(self, batch: Batch) -> TeacherOutputs:
-        """The batch's rows of every array: the logits gathered into one (M, B, C) buffer and moved
-        in one copy (their per-modality views share it), each modality's features likewise."""
+        """The batch's rows of every array; the logits stacked (M, B, C), the features stacked
+        (M, B, D) when every modality has the same width (per-modality views share the stack)."""
+        if self._resident is not None:
+            stack, features, feature_stack = self._resident
+            idx = batch.index.to(self.device, non_blocking=True)
+            logits = stack.index_select(1, idx)
+            if feature_stack is not None:
+                picked = feature_stack.index_select(1, idx)
+                return TeacherOutputs(dict(zip(self.logits, logits.unbind())), dict(zip(features, picked.unbind())),
+                                      logit_stack=logits, feature_stack=picked)
+            return TeacherOutputs(dict(zip(self.logits, logits.unbind())),
+                                  {m: f.index_select(0, idx) for m, f in features.items()}, logit_stack=logits)
         idx = batch.index.cpu().numpy()
-        stack = self._to_device(_gather_stacked(list(self.logits.values()), idx))
+        logits = self._to_device(_gather_stacked(list(self.logits.values()), idx))
+        if _same_width(self.features):
+            picked = self._to_device(_gather_stacked(list(self.features.values()), idx))
+            return TeacherOutputs(dict(zip(self.logits, logits.unbind())), dict(zip(self.features, picked.unbind())),
+                                  logit_stack=logits, feature_stack=picked)
         features = {m: self._to_device(_gather_stacked([a], idx))[0] for m, a in self.features.items()}
-        return TeacherOutputs(dict(zip(self.logits, stack.unbind())), features, logit_stack=stack)
+        return TeacherOutputs(dict(zip(self.logits, logits.unbind())), features, logit_stack=logits)
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
         pin = self.device.type == "cuda"
         return (t.pin_memory() if pin else t).to(self.device, non_blocking=pin)
 
 
+def _same_width(arrays: dict[str, np.ndarray]) -> bool:
+    return len({a.shape[1:] for a in arrays.values()}) == 1
+
+
 def _gather_stacked(arrays: list[np.ndarray], idx: np.ndarray) -> torch.Tensor:
     """Rows ``idx`` of each (N, D) array, stacked (len(arrays), B, D), read straight into one buffer."""
-    out = np.empty((len(arrays), len(idx), arrays[0].shape[1]), dtype=np.float32)
+    out = np.empty((len(arrays), len(idx), *arrays[0].shape[1:]), dtype=np.float32)
     for k, a in enumerate(arrays):
         np.take(a, idx, axis=0, out=out[k])
     return torch.from_numpy(out)

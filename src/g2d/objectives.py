@@ -29,6 +29,7 @@ class TeacherOutputs:
     logits: dict[str, Tensor]
     features: dict[str, Tensor]
     logit_stack: Tensor | None = None  # (M, B, C) in the order of ``logits``
+    feature_stack: Tensor | None = None  # (M, B, D) in the order of ``features``, when widths agree
     _log_probs: dict[float, Tensor] = field(default_factory=dict, repr=False)
 
     def stacked_logits(self) -> Tensor:
@@ -71,6 +72,15 @@ def feature_distillation(student: dict[str, Tensor], teacher: dict[str, Tensor])
                        torch.stack([teacher[m] for m in names]).detach(), reduction="sum") / math.prod(shape)
             for shape, names in groups.items()]
     return sums[0] if len(sums) == 1 else torch.stack(sums).sum()
+
+
+def _align_to(student: dict[str, Tensor], teacher: TeacherOutputs) -> Tensor:
+    """:func:`feature_distillation` against a step's teacher outputs, on their stacked features
+    when the source has them (the same sum, one stack fewer)."""
+    t = teacher.feature_stack
+    if t is None or list(student) != list(teacher.features) or any(f.shape != t.shape[1:] for f in student.values()):
+        return feature_distillation(student, teacher.features)
+    return F.mse_loss(torch.stack(list(student.values())), t.detach(), reduction="sum") / math.prod(t.shape[1:])
 
 
 def logit_distillation(student_logits: Tensor, teacher_logits: dict[str, Tensor], task: str,
@@ -141,7 +151,7 @@ def g2d_objective(task: str, alpha: float, beta: float, temperature: float, gamm
     distillation, :func:`modality_logit_distillation`; γ = 0 is the paper)."""
     return Objective(task, {
         "task": (1.0, lambda o, b, t: task_loss(o.logits, b.target, task)),
-        "feat": (alpha, lambda o, b, t: feature_distillation(o.features, t.features)),
+        "feat": (alpha, lambda o, b, t: _align_to(o.features, t)),
         "logit": (beta, lambda o, b, t: _distill_from(o.logits, t, task, temperature)),
         "own": (gamma, lambda o, b, t: _distill_from(stacked_modality_logits(o.modality_logits, t.logits),
                                                      t, task, temperature)),

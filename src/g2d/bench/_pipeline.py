@@ -92,7 +92,7 @@ def cache_memory_section(args: argparse.Namespace, lookup: dict[str, float], wor
         before = memory_status()
         logits = {k: np.load(folder / f"{k}.logits.npy", mmap_mode="r") for k in names}  # as open_cache does
         feats = {k: np.load(folder / f"{k}.features.npy", mmap_mode="r") for k in names}
-        cache = TeacherCache(folder, logits, feats, torch.device("cpu"))
+        cache = TeacherCache(folder, logits, feats, torch.device("cpu"), resident_bytes=0)  # always read from disk
         opened = memory_status()
         cold = _read_batches(cache, n, args.batch_size, args.big_cache_reads, seed=0)
         after = memory_status()
