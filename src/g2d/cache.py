@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from g2d import io
+from g2d import io, ops
 from g2d.data.base import Batch, MultimodalDataset
 from g2d.objectives import TeacherOutputs
 from g2d.runtime import autocast
@@ -137,6 +137,7 @@ class TeacherCache:
             features = (dict(zip(self.features, feature_stack.unbind())) if feature_stack is not None else
                         {m: torch.from_numpy(np.array(a)).to(self.device) for m, a in self.features.items()})
             self._resident = (stack, features, feature_stack)
+            self._log_probs = ops.log_softmax(stack.float()).contiguous()  # ρ and the T = 1 KL read it; made once
 
     @property
     def nbytes(self) -> int:
@@ -156,10 +157,13 @@ class TeacherCache:
             logits = stack.index_select(1, idx)
             if feature_stack is not None:
                 picked = feature_stack.index_select(1, idx)
-                return TeacherOutputs(dict(zip(self.logits, logits.unbind())), dict(zip(features, picked.unbind())),
-                                      logit_stack=logits, feature_stack=picked)
-            return TeacherOutputs(dict(zip(self.logits, logits.unbind())),
-                                  {m: f.index_select(0, idx) for m, f in features.items()}, logit_stack=logits)
+                out = TeacherOutputs(dict(zip(self.logits, logits.unbind())), dict(zip(features, picked.unbind())),
+                                     logit_stack=logits, feature_stack=picked)
+            else:
+                out = TeacherOutputs(dict(zip(self.logits, logits.unbind())),
+                                     {m: f.index_select(0, idx) for m, f in features.items()}, logit_stack=logits)
+            out.set_log_probs(1.0, self._log_probs.index_select(1, idx))
+            return out
         idx = batch.index.cpu().numpy()
         logits = self._to_device(_gather_stacked(list(self.logits.values()), idx))
         if _same_width(self.features):

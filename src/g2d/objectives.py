@@ -38,6 +38,10 @@ class TeacherOutputs:
             self.logit_stack = torch.stack(list(self.logits.values())).detach()
         return self.logit_stack
 
+    def set_log_probs(self, temperature: float, log_probs: Tensor) -> None:
+        """Hand over ``log_softmax(z_t / T)`` a source has precomputed (the resident cache)."""
+        self._log_probs[temperature] = log_probs
+
     def log_probs(self, temperature: float = 1.0) -> Tensor:
         """``log_softmax(z_t / T)`` (M, B, C) in fp32, computed once per temperature."""
         if temperature not in self._log_probs:
