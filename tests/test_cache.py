@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from g2d import api
-from g2d.cache import build_cache, open_cache
+from g2d.cache import TeacherCache, build_cache, open_cache
 from g2d.data.base import Batch, TensorDataset
 from g2d.validation import CacheMismatchError
 
@@ -89,3 +89,26 @@ def test_nonfinite_teacher_outputs_are_never_cached_naming_the_first_sample():
                                        r"sample\(s\), first sample 4; the cache was not written"):
         check_finite_outputs("audio.logits", arr)
     check_finite_outputs("audio.logits", np.zeros((6, 3), dtype=np.float32))  # finite: accepted
+
+
+@pytest.mark.parametrize("widths", [(5, 5), (5, 3)])
+def test_a_resident_cache_looks_up_what_the_memory_mapped_one_reads(tmp_path, widths):
+    rng = np.random.default_rng(0)
+    arrays = {}
+    for m, d in zip(("a", "b"), widths):
+        for kind, cols in (("logits", 4), ("features", d)):
+            np.save(tmp_path / f"{m}.{kind}.npy", rng.standard_normal((30, cols)).astype(np.float32))
+            arrays[m, kind] = np.load(tmp_path / f"{m}.{kind}.npy", mmap_mode="r")
+    logits = {m: arrays[m, "logits"] for m in ("a", "b")}
+    features = {m: arrays[m, "features"] for m in ("a", "b")}
+    resident = TeacherCache(tmp_path, logits, features, torch.device("cpu"))
+    mapped = TeacherCache(tmp_path, logits, features, torch.device("cpu"), resident_bytes=0)
+    assert resident.resident and not mapped.resident
+    batch = Batch({}, torch.zeros(4, dtype=torch.long), torch.tensor([7, 0, 29, 7]))
+    got, ref = resident.lookup(batch), mapped.lookup(batch)
+    for m in ("a", "b"):
+        assert torch.equal(got.logits[m], torch.from_numpy(np.asarray(logits[m])[[7, 0, 29, 7]]))
+        assert torch.equal(got.logits[m], ref.logits[m]) and torch.equal(got.features[m], ref.features[m])
+    assert torch.equal(got.stacked_logits(), ref.stacked_logits())
+    assert (got.feature_stack is not None) == (widths[0] == widths[1])
+    torch.testing.assert_close(got.log_probs(1.0), torch.log_softmax(ref.stacked_logits(), -1), rtol=0, atol=1e-6)

@@ -181,3 +181,36 @@ def test_g2d_objective_adds_the_own_term_only_when_gamma_is_set():
     assert "own" not in g2d_objective("classification", 1.0, 1.0, 1.0)(out, batch, teacher)
     terms = g2d_objective("classification", 1.0, 1.0, 1.0, gamma=2.0)(out, batch, teacher)
     assert terms["own"].item() == pytest.approx(2 * (0.75 * math.log(1.5) + 0.25 * math.log(0.5)), rel=1e-5)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 2.0])
+def test_objective_on_stacked_cache_outputs_equals_the_per_modality_sums(temperature):
+    """What a step gets from the resident cache (stacked logits, features, T=1 log-softmax) and the
+    student's shared per-modality log-softmax give each term's per-modality sum, values and gradients."""
+    import torch.nn.functional as F
+
+    from g2d.data.base import Batch
+    from g2d.model import ModelOutput
+    from g2d.objectives import TeacherOutputs
+
+    f_s, f_t, z_s, z_t = _random(3, 700, [16], 6, seed=5)  # 3·700·6 logits: the padded log-softmax path
+    gen = torch.Generator().manual_seed(6)
+    own = {m: (4 * torch.randn(700, 6, generator=gen)).requires_grad_() for m in z_t}
+    logit_stack, feature_stack = torch.stack(list(z_t.values())), torch.stack(list(f_t.values()))
+    teacher = TeacherOutputs(dict(zip(z_t, logit_stack.unbind())), dict(zip(f_t, feature_stack.unbind())),
+                             logit_stack=logit_stack, feature_stack=feature_stack)
+    teacher.set_log_probs(1.0, F.log_softmax(logit_stack, -1))
+    batch = Batch({}, torch.zeros(700, dtype=torch.long), torch.arange(700))
+    terms = g2d_objective("classification", 1.0, 1.0, temperature, gamma=1.0)(ModelOutput(z_s, own, f_s), batch, teacher)
+    own_ref = temperature ** 2 * sum(F.kl_div(F.log_softmax(own[m] / temperature, -1),
+                                              F.log_softmax(z_t[m] / temperature, -1), log_target=True,
+                                              reduction="batchmean") for m in z_t)
+    expected = {"feat": _per_modality_feature(f_s, f_t), "logit": _per_modality_logit(z_s, z_t, "classification",
+                                                                                     temperature), "own": own_ref}
+    for name, ref in expected.items():
+        leaves = list(f_s.values()) if name == "feat" else [z_s] if name == "logit" else list(own.values())
+        got_grads = torch.autograd.grad(terms[name], leaves, retain_graph=True)
+        ref_grads = torch.autograd.grad(ref, leaves)
+        torch.testing.assert_close(terms[name], ref, rtol=1e-5, atol=1e-6)
+        for g, r in zip(got_grads, ref_grads):
+            torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)

@@ -5,12 +5,13 @@ A teacher is the same class with a single modality, so teachers and students sha
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Collection
 
 import torch
 from torch import Tensor, nn
 
+from g2d import ops
 from g2d.data.base import DatasetInfo
 from g2d.encoders import build_encoder
 from g2d.fusion import Fusion, build_fusion
@@ -22,6 +23,14 @@ class ModelOutput:
     logits: Tensor  # fused (B, C)
     modality_logits: dict[str, Tensor]  # modality -> (B, C): z_s^m
     features: dict[str, Tensor]  # modality -> (B, D): f_s^m
+    _log_probs: dict[tuple[str, ...], Tensor] = field(default_factory=dict, repr=False)
+
+    def modality_log_probs(self, order: tuple[str, ...]) -> Tensor:
+        """``log_softmax(z_s^m)`` stacked (M, B, C) in ``order``, fp32, made once per step: the
+        per-modality distillation term (with its gradient) and SMP's measurement share it."""
+        if order not in self._log_probs:
+            self._log_probs[order] = ops.log_softmax(torch.stack([self.modality_logits[m] for m in order]).float())
+        return self._log_probs[order]
 
 
 class MultimodalModel(nn.Module):

@@ -132,6 +132,15 @@ def _distill_from(students: Tensor, teacher: TeacherOutputs, task: str, temperat
     return _stacked_distillation(students, teacher.stacked_logits(), task, temperature, log_probs)
 
 
+def _distill_own(output: ModelOutput, teacher: TeacherOutputs, task: str, temperature: float) -> Tensor:
+    """:func:`modality_logit_distillation` on a step's outputs; at T = 1 on the student's shared
+    per-modality log-softmax (:meth:`ModelOutput.modality_log_probs`), which SMP reads too."""
+    order = tuple(teacher.logits)
+    if task != "regression" and temperature == 1:
+        return ops.kl_between(output.modality_log_probs(order), teacher.log_probs(1.0)) / len(output.logits)
+    return _distill_from(stacked_modality_logits(output.modality_logits, order), teacher, task, temperature)
+
+
 @dataclass
 class Objective:
     """A weighted sum of named terms; ``needs_teachers`` when any term reads teacher outputs."""
@@ -157,6 +166,5 @@ def g2d_objective(task: str, alpha: float, beta: float, temperature: float, gamm
         "task": (1.0, lambda o, b, t: task_loss(o.logits, b.target, task)),
         "feat": (alpha, lambda o, b, t: _align_to(o.features, t)),
         "logit": (beta, lambda o, b, t: _distill_from(o.logits, t, task, temperature)),
-        "own": (gamma, lambda o, b, t: _distill_from(stacked_modality_logits(o.modality_logits, t.logits),
-                                                     t, task, temperature)),
+        "own": (gamma, lambda o, b, t: _distill_own(o, t, task, temperature)),
     }, needs_teachers=True)

@@ -32,19 +32,26 @@ def log_softmax(logits: Tensor) -> Tensor:
 
 def true_label_log_probability(logits: Tensor, target: Tensor) -> Tensor:
     """``log softmax(z)[y]`` per sample: logits (..., B, C) against class indices (B,) -> (..., B)."""
-    index = target.long().reshape(*[1] * (logits.dim() - 2), -1, 1).expand(*logits.shape[:-1], 1)
-    return log_softmax(logits).gather(-1, index).squeeze(-1)
+    return pick_true_label(log_softmax(logits), target)
+
+
+def pick_true_label(values: Tensor, target: Tensor) -> Tensor:
+    """``values[..., b, y_b]``: each sample's entry at its class, (..., B, C) -> (..., B)."""
+    index = target.long().reshape(*[1] * (values.dim() - 2), -1, 1).expand(*values.shape[:-1], 1)
+    return values.gather(-1, index).squeeze(-1)
 
 
 def kl_to_targets(logits: Tensor, target_log_probs: Tensor) -> Tensor:
     """``Σ KL(p ‖ softmax(z))`` summed over every sample (and every stacked target), where
-    ``target_log_probs = log p`` carries no gradient. ``logits`` is (B, C), broadcast against targets
-    (M, B, C) (its gradient sums over M), or (M, B, C) like them. Equals
-    ``F.kl_div(log_softmax(z), log p, log_target=True, reduction="sum")`` up to float rounding (the
-    log-softmax on the fast path of :func:`log_softmax`)."""
-    if target_log_probs.dim() not in (logits.dim(), logits.dim() + 1) or \
-            target_log_probs.shape[-logits.dim():] != logits.shape:
-        raise ValueError(f"kl_to_targets: logits {tuple(logits.shape)} do not match targets "
+    ``target_log_probs = log p`` carries no gradient: :func:`kl_between` of ``log_softmax(z)``."""
+    return kl_between(log_softmax(logits), target_log_probs)
+
+
+def kl_between(log_q: Tensor, target_log_probs: Tensor) -> Tensor:
+    """``Σ KL(p ‖ q)`` from log-probabilities; ``log_q`` is (B, C), broadcast against targets
+    (M, B, C) (its gradient sums over M), or (M, B, C) like them. ``F.kl_div`` with a shape check."""
+    if target_log_probs.dim() not in (log_q.dim(), log_q.dim() + 1) or \
+            target_log_probs.shape[-log_q.dim():] != log_q.shape:
+        raise ValueError(f"kl_to_targets: logits {tuple(log_q.shape)} do not match targets "
                          f"{tuple(target_log_probs.shape)}; expected (B, C) or (M, B, C) against (M, B, C)")
-    log_q = log_softmax(logits)
     return F.kl_div(log_q.expand_as(target_log_probs), target_log_probs.detach(), log_target=True, reduction="sum")

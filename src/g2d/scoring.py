@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor
 
+from g2d import ops
 from g2d.metrics.functional import true_label_probability
 
 if TYPE_CHECKING:
+    from g2d.model import ModelOutput
     from g2d.objectives import TeacherOutputs
 
 
@@ -30,12 +32,18 @@ def teacher_confidence(teacher: "TeacherOutputs", modalities: Sequence[str], tar
     step's shared teacher log-softmax where it has one (the same numbers as
     :func:`true_label_confidence`, without a second softmax)."""
     if task != "regression" and tuple(teacher.logits) == tuple(modalities):
-        return teacher.log_probs(1.0).gather(-1, _class_index(target, len(modalities))).squeeze(-1).exp()
+        return ops.pick_true_label(teacher.log_probs(1.0), target).exp()
     return true_label_confidence(torch.stack([teacher.logits[m].detach() for m in modalities]), target, task)
 
 
-def _class_index(target: Tensor, stacks: int) -> Tensor:
-    return target.long().reshape(1, -1, 1).expand(stacks, -1, 1)
+def student_modality_confidence(output: "ModelOutput", modalities: Sequence[str], target: Tensor,
+                                task: str) -> Tensor:
+    """Per-sample true-label confidence of the student's modality outputs ``z_s^m`` (M, B), from the
+    step's shared log-softmax of them (classification), without gradient."""
+    if task == "regression":
+        return true_label_confidence(torch.stack([output.modality_logits[m].detach() for m in modalities]),
+                                     target, task)
+    return ops.pick_true_label(output.modality_log_probs(tuple(modalities)).detach(), target).exp()
 
 
 def confidence_means(per_sample: Tensor, modalities: Sequence[str]) -> dict[str, Tensor]:

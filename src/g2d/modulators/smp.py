@@ -46,8 +46,7 @@ from torch import Tensor
 from g2d import distributed
 from g2d.modulators.base import MODULATORS, Modulator, ModulatorContext, StepState
 from g2d.registry import ExperimentContext, Options
-from g2d.objectives import stacked_modality_logits
-from g2d.scoring import rank_ascending, teacher_confidence, true_label_confidence
+from g2d.scoring import rank_ascending, student_modality_confidence, teacher_confidence
 
 Ranking = Literal["teacher", "neglect", "fixed", "auto"]
 
@@ -202,8 +201,7 @@ class SequentialModalityPrioritization(Modulator):
             return
         target = state.batch.target
         with torch.no_grad():  # one kernel chain for all modalities; the teachers' side the step already has
-            student = true_label_confidence(
-                stacked_modality_logits(state.output.modality_logits, self.modalities).detach(), target, self.task)
+            student = student_modality_confidence(state.output, self.modalities, target, self.task)
             teacher = state.teacher_rho if state.teacher_rho is not None else \
                 teacher_confidence(state.teacher, self.modalities, target, self.task)
             sums = torch.stack([student.sum(-1), teacher.float().sum(-1)])  # (2, M): Σ ρ_s^m, Σ ρ^m
