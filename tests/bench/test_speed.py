@@ -13,7 +13,8 @@ def test_speed_bench_writes_the_table_plot_and_record(tmp_path, capsys):
     code = main(["bench", "speed", "--out", str(tmp_path), "--rounds", "2", "--steps", "1", "--width", "0.0625",
                  "--size", "16", "--channels", "1", "--big-cache-samples", "3000", "--big-cache-reads", "20",
                  "--skip-input", "--scaling-batches", "4", "8", "--scaling-steps", "1", "--epoch-rounds", "2",
-                 "--epoch-samples", "16", "--epoch-min-steps", "2", "--epoch-resnet-batches", "4"])
+                 "--epoch-samples", "16", "--epoch-min-steps", "2", "--epoch-resnet-batches", "4",
+                 "--parts-batches", "4"])
     assert code == 0
     text = (tmp_path / "speed.md").read_text()
     assert "| G2D step / joint step (cached teachers, joint phase) |" in text
@@ -40,6 +41,11 @@ def test_speed_bench_writes_the_table_plot_and_record(tmp_path, capsys):
         g2d = sorted(row["ratios"]["g2d"])
         verdict = "met" if (g2d[0] + g2d[1]) / 2 <= 1.05 else "not met"
         assert f"| ≤ 1.05: {verdict} |" in line
+    parts = record["parts"]
+    assert [(p["label"], p["batch"]) for p in parts] == [("MLP, M=3 (fac+fou+mor)", 4)]
+    assert set(parts[0]["ratios"]) == {"teachers read (lookup, ρ), no G2D term", "+ feature term α·L_feat",
+                                       "+ per-modality KL γ·L_own", "+ SMP's per-step measurement = G2D"}
+    assert "| + per-modality KL γ·L_own | " in text and "### Where a G2D epoch's extra time goes" in text
     png = (tmp_path / "speed_scaling.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(tmp_path.glob(".work-*"))  # the big cache and scratch files are removed

@@ -3,14 +3,18 @@
 A step-level ratio leaves out what an epoch also pays: the DataLoader handing over batches, the
 teacher-cache rows read for every batch, the per-epoch read of the logged figures. An
 :class:`EpochCase` is the real training loop (:class:`g2d.trainer.Trainer`) on an in-memory train
-split with a memory-mapped teacher cache on disk; one timed call is one whole ``train_epoch``.
+split with a teacher cache written to disk in the real format (small enough to be held on the device,
+as :class:`g2d.cache.TeacherCache` does for a run of this size); one timed call is one whole
+``train_epoch``.
 The three cases of a row share the student (same encoders, fusion, seed, batch, data):
 
 - ``joint``: the task loss, every encoder learns;
 - ``g2d``: the G2D loss in its joint phase (every encoder learns, teachers read from the cache);
 - ``smp``: the same G2D loss inside SMP phase 1 (one encoder learns per step).
 
-Rounds run the three side by side in a rotating order (:func:`g2d.bench._steps.interleaved`), so
+:func:`parts_section` times the :data:`PARTS` the same way: G2D's pieces added one at a time.
+
+Rounds run the cases side by side in a rotating order (:func:`g2d.bench._steps.interleaved`), so
 load on a shared machine hits all of them; ratios are per round, reported as median [min–max].
 """
 from __future__ import annotations
@@ -33,7 +37,16 @@ from g2d.runtime import RuntimeConfig
 from g2d.trainer import Trainer
 
 G2D_GOAL, SMP_GOAL = 1.05, 1.0
-CASES = {"joint": "joint", "g2d": "g2d", "smp": "g2d"}
+CASES = ("joint", "g2d", "smp")
+# What G2D's extra epoch cost is made of: its pieces added one at a time (the method's own options),
+# from reading the teachers (cache lookup and ρ per step) with no loss term, to the whole method.
+PARTS = {
+    "joint": ("joint", {}),
+    "teachers read (lookup, ρ), no G2D term": ("g2d-loss", {"alpha": 0.0, "beta": 0.0, "gamma": 0.0}),
+    "+ feature term α·L_feat": ("g2d-loss", {"alpha": 1.0, "beta": 0.0, "gamma": 0.0}),
+    "+ per-modality KL γ·L_own": ("g2d-loss", {"alpha": 1.0, "beta": 0.0, "gamma": 1.0}),
+    "+ SMP's per-step measurement = G2D": ("g2d", {}),
+}
 
 
 @dataclass(frozen=True)
@@ -48,56 +61,62 @@ class EpochRow:
         return self.setup.pool
 
 
-def _options(name: str, modalities: int) -> dict[str, Any]:
-    """The method options of a case. ``smp`` is the paper's fixed schedule (phases of one epoch, teacher
-    ranking), so its epoch 0 really is SMP phase 1: g2d's default adaptive schedule spends its first
-    epoch jointly (its first measurement), which would time a joint epoch under the SMP label."""
-    if name != "smp":
-        return {}
-    return {"phases": [1] * (modalities - 1), "ranking": "teacher", "schedule": "fixed"}
-
-
-def _epoch_of(name: str, modalities: int) -> int:
-    """Epoch 0 is SMP phase 1 (phases of one epoch each); epoch M − 1 is past every SMP phase."""
-    return 0 if name == "smp" else modalities - 1
+def case_spec(name: str, modalities: int) -> tuple[str, dict[str, Any], int]:
+    """(method, options, timed epoch) of a case. ``g2d`` is timed past every SMP phase (joint phase).
+    ``smp`` is the paper's fixed schedule (phases of one epoch, teacher ranking) timed at epoch 0, SMP
+    phase 1: g2d's default adaptive schedule spends its first epoch jointly (its first measurement),
+    which would time a joint epoch under the SMP label."""
+    if name == "smp":
+        return "g2d", {"phases": [1] * (modalities - 1), "ranking": "teacher", "schedule": "fixed"}, 0
+    return name, {}, modalities - 1
 
 
 class EpochCase:
     """One Trainer of a row; :meth:`run` trains one whole epoch (loader, cache reads, steps)."""
 
-    def __init__(self, name: str, setup: StepSetup, cache: TeacherCache | None) -> None:
+    def __init__(self, method: str, options: dict[str, Any], epoch: int, setup: StepSetup,
+                 cache: TeacherCache | None) -> None:
         torch.manual_seed(setup.seed)
         m = len(setup.modalities)
         info = DatasetInfo(setup.modalities, "classification", setup.num_classes, setup.shapes)
         model = build_model(info, {k: setup.encoder_for(k) for k in setup.modalities}, {"name": setup.fusion})
-        kind = CASES[name]
-        context = MethodContext(setup.modalities, "classification", m, model)
-        method = build_method(kind, _options(name, m), context)
+        built = build_method(method, options, MethodContext(setup.modalities, "classification", m, model))
         gen = torch.Generator().manual_seed(setup.seed)
         inputs = {k: torch.randn(setup.pool, *s, generator=gen) for k, s in setup.shapes.items()}
         data = TensorDataset(inputs, torch.zeros(setup.pool, dtype=torch.long), info)
         config = TrainConfig(epochs=m, optim=OptimConfig(lr=1e-3, step_size=None))
         runtime = RuntimeConfig(batch_size=setup.batch_size, device=setup.device, precision=setup.precision,
                                 seed=setup.seed, channels_last=setup.channels_last)
-        self.trainer = Trainer(model, method, data, data, None, config, runtime,
-                               teachers=cache if method.needs_teachers else None, progress=False)
-        self.epoch = _epoch_of(name, m)
+        self.trainer = Trainer(model, built, data, data, None, config, runtime,
+                               teachers=cache if built.needs_teachers else None, progress=False)
+        self.epoch = epoch
 
     def run(self) -> None:
         self.trainer.train_epoch(self.epoch)
 
 
-def make_epoch_cases(row: EpochRow, cache_dir: Path) -> dict[str, EpochCase]:
+def _row_cache(row: EpochRow, cache_dir: Path) -> TeacherCache:
     setup = row.setup
     probe = build_model(DatasetInfo(setup.modalities, "classification", setup.num_classes, setup.shapes),
                         {m: setup.encoder_for(m) for m in setup.modalities}, {"name": setup.fusion})
-    cache = write_teacher_cache(cache_dir, setup, {m: e.out_dim for m, e in probe.encoders.items()})
-    return {name: EpochCase(name, setup, cache) for name in CASES}
+    return write_teacher_cache(cache_dir, setup, {m: e.out_dim for m, e in probe.encoders.items()})
 
 
-def time_row(row: EpochRow, work: Path, rounds: int) -> dict[str, Any]:
-    """Seconds per epoch of each case per round, and the per-round ratios to joint."""
-    cases = make_epoch_cases(row, work)
+def make_epoch_cases(row: EpochRow, cache_dir: Path) -> dict[str, EpochCase]:
+    cache, m = _row_cache(row, cache_dir), len(row.setup.modalities)
+    return {name: EpochCase(*case_spec(name, m), row.setup, cache) for name in CASES}
+
+
+def make_part_cases(row: EpochRow, cache_dir: Path) -> dict[str, EpochCase]:
+    """The :data:`PARTS` of a row, every one timed in the joint phase (epoch M − 1)."""
+    cache, m = _row_cache(row, cache_dir), len(row.setup.modalities)
+    return {name: EpochCase(method, options, m - 1, row.setup, cache) for name, (method, options) in PARTS.items()}
+
+
+def time_row(row: EpochRow, work: Path, rounds: int, parts: bool = False) -> dict[str, Any]:
+    """Seconds per epoch of each case (or of each of the :data:`PARTS`) per round, and the
+    per-round ratios to joint."""
+    cases = make_part_cases(row, work) if parts else make_epoch_cases(row, work)
     times = interleaved({n: c.run for n, c in cases.items()}, row.setup.device, 1, rounds, warmup=1)
     return {"samples": row.samples, "batch": row.setup.batch_size, "times_s": times,
             "ratios": ratios(times, "joint")}
@@ -147,4 +166,21 @@ def epoch_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, l
             f"read once; SGD, {setup.precision}, {setup.device}; median [min–max] over {rounds} side-by-side "
             "rounds (rotating order). G2D: joint phase (every encoder learns); SMP phase: phase 1 (one "
             "encoder learns per step).\n\n" + markdown_table(header, table) + "\n")
+    return text, record
+
+
+def parts_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, list[dict[str, Any]]]:
+    """Where G2D's extra epoch time goes: the epoch ratio to joint as its pieces are added."""
+    record = []
+    for k, row in enumerate(rows):
+        result = time_row(row, work / f"parts-{k}", rounds, parts=True)
+        result["label"] = row.label
+        record.append(result)
+    header = ["G2D pieces (joint phase)"] + [f"{r['label']}, batch {r['batch']}" for r in record]
+    table = [[name] + ["1" if name == "joint" else med_spread(r["ratios"][name]) for r in record] for name in PARTS]
+    text = ("### Where a G2D epoch's extra time goes (epoch / joint epoch)\n\n"
+            "The same whole epochs, G2D built up one piece at a time from its own options: `g2d-loss` with "
+            "α = β = γ = 0, then α = 1, then γ = 1 (β = 0 throughout, as in g2d's defaults), then `g2d` (its "
+            "SMP hook measuring ρ_s/ρ_t every step); each row adds one piece to the row above; median [min–max] "
+            f"over {rounds} side-by-side rounds.\n\n" + markdown_table(header, table) + "\n")
     return text, record

@@ -133,6 +133,17 @@ def epochs_section(args: argparse.Namespace, device: torch.device, work: Path) -
     return epoch_section(rows, work, args.epoch_rounds)
 
 
+def parts_of_epoch_section(args: argparse.Namespace, device: torch.device, work: Path
+                           ) -> tuple[str, list[dict[str, Any]]]:
+    """Section 7: G2D's extra epoch time piece by piece, on the M = 3 MLP rows."""
+    from g2d.bench._epochs import epoch_rows, parts_section
+
+    where = StepSetup({"audio": (1,)}, {"name": "mlp"}, device=device, precision=args.precision)  # device only
+    mlp = {3: {v: MFEAT_DIMS[v] for v in MFEAT_SETS[3]}}
+    rows = epoch_rows(mlp, args.parts_batches, where, [], args.epoch_samples, args.epoch_min_steps)
+    return parts_section(rows, work, args.epoch_rounds)
+
+
 def _plot_scaling(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
     import matplotlib
 
@@ -191,6 +202,9 @@ def _run_speed(args: argparse.Namespace) -> str:
         if not args.skip_epochs:
             text, record["epochs"] = epochs_section(args, device, work)
             sections.append(text)
+        if not args.skip_parts:
+            text, record["parts"] = parts_of_epoch_section(args, device, work)
+            sections.append(text)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
     text = (f"## g2d bench speed ({name}, torch {torch.__version__})\n\n" + "\n".join(sections))
     io.write_text(out / "speed.md", text)
@@ -233,6 +247,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epoch-samples", type=int, default=2048,
                    help="train samples of an MLP row's epoch (ResNet rows: an eighth)")
     p.add_argument("--epoch-min-steps", type=int, default=8, help="at least this many steps per epoch")
+    p.add_argument("--skip-parts", action="store_true", help="leave out G2D's epoch cost piece by piece")
+    p.add_argument("--parts-batches", type=int, nargs="+", default=[32, 512],
+                   help="batch sizes of the piece-by-piece rows (MLP, M = 3)")
     p.add_argument("--epoch-resnet-batches", type=int, nargs="+", default=[16, 64],
                    help="batch sizes of the ResNet rows of the epoch section")
     p.set_defaults(handler=cmd_speed)
