@@ -2,10 +2,11 @@
 
 PyTorch's CPU (log-)softmax over the last dimension vectorises across classes: with fewer classes
 than one SIMD register holds (16 fp32 lanes with AVX-512) it falls back to a scalar loop that costs
-about ten times more (1536×10 log-softmax: 199 µs against 19 µs for 1536×16, 1 thread). Most
-multimodal benchmarks have 2–10 classes, and the G2D loss runs M + 1 such softmaxes per step, so on
-small students this loop, not the model, made a G2D step 1.4–1.6× a joint one. Padding the classes
-with −inf up to 16 gives the same values (the padded columns have probability 0) on the fast path.
+about five times more (819×10 log-softmax: 106 µs; the same rows padded to 16 classes: 19 µs;
+1 thread). Most multimodal benchmarks have 2–10 classes and the G2D loss runs several such
+softmaxes per step, so on small students this loop was a large share of G2D's extra cost.
+Padding the classes with −inf up to 16 gives the same values (the padded columns have probability 0)
+on the fast path.
 With fewer than :data:`PAD_MIN_CLASSES` classes (8× the work for 2) or :data:`PAD_MIN_ELEMENTS`
 elements the pad and slice cost more than they save, forward and backward measured together
 (2048×10: 44 µs against 60 µs, 1 thread); GPUs need none of it.
