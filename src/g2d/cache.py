@@ -129,15 +129,16 @@ class TeacherCache:
     resident_bytes: int = RESIDENT_BYTES
 
     def __post_init__(self) -> None:
-        self._resident: tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None] | None = None
+        self._stack_features = _same_width(self.features)
+        # resident: logits (M, N, C), their T = 1 log-softmax (ρ and the KL read it; made once), features
+        # stacked (M, N, D) when the widths agree, else per modality
+        self._resident: tuple[torch.Tensor, torch.Tensor, torch.Tensor | dict[str, torch.Tensor]] | None = None
         if self.nbytes <= self.resident_bytes:
             stack = torch.from_numpy(np.stack(list(self.logits.values()))).to(self.device)
-            feature_stack = (torch.from_numpy(np.stack(list(self.features.values()))).to(self.device)
-                             if _same_width(self.features) else None)
-            features = (dict(zip(self.features, feature_stack.unbind())) if feature_stack is not None else
+            features = (torch.from_numpy(np.stack(list(self.features.values()))).to(self.device)
+                        if self._stack_features else
                         {m: torch.from_numpy(np.array(a)).to(self.device) for m, a in self.features.items()})
-            self._resident = (stack, features, feature_stack)
-            self._log_probs = ops.log_softmax(stack.float()).contiguous()  # ρ and the T = 1 KL read it; made once
+            self._resident = (stack, ops.log_softmax(stack.float()).contiguous(), features)
 
     @property
     def nbytes(self) -> int:
@@ -151,27 +152,25 @@ class TeacherCache:
     def lookup(self, batch: Batch) -> TeacherOutputs:
         """The batch's rows of every array; the logits stacked (M, B, C), the features stacked
         (M, B, D) when every modality has the same width (per-modality views share the stack)."""
+        log_probs = None
         if self._resident is not None:
-            stack, features, feature_stack = self._resident
+            stack, all_log_probs, features = self._resident
             idx = batch.index.to(self.device, non_blocking=True)
-            logits = stack.index_select(1, idx)
-            if feature_stack is not None:
-                picked = feature_stack.index_select(1, idx)
-                out = TeacherOutputs(dict(zip(self.logits, logits.unbind())), dict(zip(features, picked.unbind())),
-                                     logit_stack=logits, feature_stack=picked)
-            else:
-                out = TeacherOutputs(dict(zip(self.logits, logits.unbind())),
-                                     {m: f.index_select(0, idx) for m, f in features.items()}, logit_stack=logits)
-            out.set_log_probs(1.0, self._log_probs.index_select(1, idx))
-            return out
-        idx = batch.index.cpu().numpy()
-        logits = self._to_device(_gather_stacked(list(self.logits.values()), idx))
-        if _same_width(self.features):
-            picked = self._to_device(_gather_stacked(list(self.features.values()), idx))
-            return TeacherOutputs(dict(zip(self.logits, logits.unbind())), dict(zip(self.features, picked.unbind())),
-                                  logit_stack=logits, feature_stack=picked)
-        features = {m: self._to_device(_gather_stacked([a], idx))[0] for m, a in self.features.items()}
-        return TeacherOutputs(dict(zip(self.logits, logits.unbind())), features, logit_stack=logits)
+            logits, log_probs = stack.index_select(1, idx), all_log_probs.index_select(1, idx)
+            picked = (features.index_select(1, idx) if isinstance(features, torch.Tensor) else
+                      {m: f.index_select(0, idx) for m, f in features.items()})
+        else:
+            rows = batch.index.cpu().numpy()
+            logits = self._to_device(_gather_stacked(list(self.logits.values()), rows))
+            picked = (self._to_device(_gather_stacked(list(self.features.values()), rows)) if self._stack_features
+                      else {m: self._to_device(_gather_stacked([a], rows))[0] for m, a in self.features.items()})
+        stacked = isinstance(picked, torch.Tensor)
+        out = TeacherOutputs(dict(zip(self.logits, logits.unbind())),
+                             dict(zip(self.features, picked.unbind())) if stacked else picked,
+                             logit_stack=logits, feature_stack=picked if stacked else None)
+        if log_probs is not None:
+            out.set_log_probs(1.0, log_probs)
+        return out
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
         pin = self.device.type == "cuda"

@@ -163,9 +163,9 @@ def epoch_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, l
     text = ("### Epoch cost: G2D and SMP vs joint (whole training epochs)\n\n"
             f"One call = one `Trainer.train_epoch`: DataLoader over an in-memory train split, every batch's "
             f"teacher-cache rows (a cache written to disk in the real format, held on the device as a cache of "
-            f"this size is), the step, and the epoch's figures read once; SGD, {setup.precision}, {setup.device}; median [min–max] over {rounds} side-by-side "
-            "rounds (rotating order). G2D: joint phase (every encoder learns); SMP phase: phase 1 (one "
-            "encoder learns per step).\n\n" + markdown_table(header, table) + "\n")
+            f"this size is), the step, and the epoch's figures read once; SGD, {setup.precision}, "
+            f"{setup.device}; median [min–max] over {rounds} side-by-side rounds (rotating order). G2D: joint "
+            "phase (every encoder learns); SMP phase: phase 1 (one encoder learns per step).\n\n" + markdown_table(header, table) + "\n")
     return text, record
 
 
