@@ -8,10 +8,17 @@ from g2d.config import ConfigError, parse_config
 from g2d.data.base import Batch
 from g2d.model import ModelOutput
 from g2d.modulators.base import StepState
-from g2d.modulators.smp import SequentialModalityPrioritization
+from g2d.modulators.smp import SMP, SequentialModalityPrioritization
 from g2d.objectives import TeacherOutputs
 
 N = 4
+
+
+def make(phases: list[int], **options) -> SequentialModalityPrioritization:
+    """The trainer's SMP modulator over audio and image, 10 epochs (``max_phase`` as the phase unless given)."""
+    options.setdefault("schedule", "fixed")
+    options.setdefault("max_phase", max(phases))
+    return SequentialModalityPrioritization(SMP(("audio", "image"), 10, phases=phases, **options))
 
 
 def logits_with_probability(p: float) -> torch.Tensor:
@@ -47,18 +54,18 @@ STUDENT = {"audio": 0.3, "image": 0.5}  # ratios: audio 0.375, image 1.0
 
 
 def test_neglect_picks_the_lowest_confidence_ratio_not_the_least_confident_teacher():
-    paper = SequentialModalityPrioritization([2], ("audio", "image"), ranking="teacher")
-    neglect = SequentialModalityPrioritization([2], ("audio", "image"), ranking="neglect")
+    paper = make([2], ranking="teacher")
+    neglect = make([2], ranking="neglect")
     assert run_epoch(paper, 0, STUDENT, TEACHER) == frozenset({"image"})
     run_epoch(neglect, 0, STUDENT, TEACHER)  # first epoch: nothing measured yet
-    assert neglect.measured["audio"]["ratio"] == pytest.approx(0.3 / 0.8)
-    assert neglect.measured["image"]["ratio"] == pytest.approx(1.0)
+    assert neglect.smp.measured["audio"]["ratio"] == pytest.approx(0.3 / 0.8)
+    assert neglect.smp.measured["image"]["ratio"] == pytest.approx(1.0)
     assert run_epoch(neglect, 1, STUDENT, TEACHER) == frozenset({"audio"})
     assert run_epoch(neglect, 2, STUDENT, TEACHER) is None  # phase of 2 epochs over: joint
 
 
 def test_neglect_per_batch_uses_the_previous_step():
-    smp = SequentialModalityPrioritization([3], ("audio", "image"), ranking="neglect", rank_every="batch")
+    smp = make([3], ranking="neglect", rank_every="batch")
     first = state_for(0, STUDENT, TEACHER)
     assert smp.select_active(first) == frozenset({"image"})  # no measurement yet: the batch's teacher ρ
     smp.on_after_backward(first)
@@ -66,13 +73,14 @@ def test_neglect_per_batch_uses_the_previous_step():
 
 
 def test_fixed_order():
-    smp = SequentialModalityPrioritization([1, 1], ("a", "b", "c"), ranking="fixed", order=["c", "a", "b"])
+    smp = SequentialModalityPrioritization(SMP(("a", "b", "c"), 3, phases=[1, 1], ranking="fixed",
+                                               order=["c", "a", "b"], schedule="fixed"))
     conf = {"a": 0.1, "b": 0.2, "c": 0.9}
     assert [run_epoch(smp, e, conf, conf) for e in range(3)] == [frozenset("c"), frozenset("a"), None]
 
 
 def test_adaptive_prioritises_until_caught_up_then_joint_for_good():
-    smp = SequentialModalityPrioritization([4], ("audio", "image"), ranking="neglect", schedule="adaptive",
+    smp = make([4], ranking="neglect", schedule="adaptive",
                                            margin=0.1)
     assert run_epoch(smp, 0, STUDENT, TEACHER) is None  # the first epoch measures
     assert run_epoch(smp, 1, STUDENT, TEACHER) == frozenset({"audio"})
@@ -80,24 +88,24 @@ def test_adaptive_prioritises_until_caught_up_then_joint_for_good():
     assert run_epoch(smp, 2, caught_up, TEACHER) == frozenset({"audio"})  # decided from epoch 1's ratio
     assert run_epoch(smp, 3, STUDENT, TEACHER) is None  # epoch 2 measured caught up: finished
     assert run_epoch(smp, 4, STUDENT, TEACHER) is None  # ... and it stays joint
-    assert [h["prioritised"] for h in smp.history] == [[], ["audio"], ["audio"], [], []]
+    assert [h["prioritised"] for h in smp.smp.history] == [[], ["audio"], ["audio"], [], []]
 
 
 def test_adaptive_caps_each_modality_at_max_phase():
-    smp = SequentialModalityPrioritization([5], ("audio", "image"), ranking="neglect", schedule="adaptive",
+    smp = make([5], ranking="neglect", schedule="adaptive",
                                            max_phase=2)
     picks = [run_epoch(smp, e, STUDENT, TEACHER) for e in range(5)]
     assert picks == [None, frozenset({"audio"}), frozenset({"audio"}), None, None]
 
 
 def test_adaptive_state_round_trips_for_resume():
-    a = SequentialModalityPrioritization([4], ("audio", "image"), ranking="neglect", schedule="adaptive")
+    a = make([4], ranking="neglect", schedule="adaptive")
     for e in range(2):
         run_epoch(a, e, STUDENT, TEACHER)
-    b = SequentialModalityPrioritization([4], ("audio", "image"), ranking="neglect", schedule="adaptive")
+    b = make([4], ranking="neglect", schedule="adaptive")
     b.load_state_dict(a.state_dict())
     assert run_epoch(b, 2, STUDENT, TEACHER) == run_epoch(a, 2, STUDENT, TEACHER) == frozenset({"audio"})
-    assert b.used == a.used == {"audio": 2, "image": 0}
+    assert b.smp.used == a.smp.used == {"audio": 2, "image": 0}
 
 
 def config(method_options: dict, epochs: int = 10) -> dict:

@@ -33,20 +33,31 @@ with ``schedule: fixed`` (``configs/paper/``); the README's evidence table compa
     than the student needs.
 
 Regression uses the same ratio with ρ = 1 − |σ(z) − y| (see :mod:`g2d.scoring`).
+
+One implementation: :class:`SMP` holds the ranking, the schedule and the measurement, and a plain
+training loop drives it directly (``g2d.SMP``, the Lightning callback); the trainer's ``smp``
+modulator, :class:`SequentialModalityPrioritization`, is a thin adapter over one. Both default to
+``method: g2d``'s options (:class:`SMPOptions`); :meth:`SMP.paper` is the paper's SMP.
 """
 from __future__ import annotations
 
 import warnings
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from typing import Any, ContextManager, Literal
 
 import torch
-from pydantic import Field, model_validator
-from torch import Tensor
+from pydantic import Field, ValidationError, model_validator
+from torch import Tensor, nn
 
 from g2d import distributed
+from g2d.model import ModelOutput
 from g2d.modulators.base import MODULATORS, Modulator, ModulatorContext, StepState
-from g2d.registry import ExperimentContext, Options
-from g2d.scoring import rank_ascending, student_modality_confidence, teacher_confidence
+from g2d.objectives import TeacherOutputs
+from g2d.registry import ExperimentContext, Options, format_validation_error
+from g2d.scoring import confidence_means, rank_ascending, student_modality_confidence, teacher_confidence
+from g2d.validation import ConfigError
+
 
 Ranking = Literal["teacher", "neglect", "fixed", "auto"]
 
@@ -112,26 +123,52 @@ class SMPOptions(Options):
         return [each] * (num_modalities - 1)
 
 
-class SequentialModalityPrioritization(Modulator):
-    """One modality learns per step of a prioritisation epoch; which one and for how long is set
-    by the ranking and the schedule (module docstring)."""
+_DEFAULTS = SMPOptions()  # SMP's keyword defaults are read from the options schema, never re-typed
 
-    needs_teachers = True  # every ranking and schedule reads the teachers' confidences
 
-    def __init__(self, phases: list[int], modalities: tuple[str, ...], task: str = "classification", *,
-                 ranking: Ranking = "teacher", order: list[str] | None = None,
-                 rank_every: str | None = None, schedule: str = "fixed", margin: float = 0.1,
-                 max_phase: int | None = None) -> None:
-        if ranking == "auto":
-            raise ValueError("smp ranking 'auto' must be resolved from a diagnosis before the method is built "
-                             "(g2d train / api.train_student do it; or run `g2d diagnose` and set ranking "
-                             "'fixed' with its recommended order)")
-        self.phases, self.modalities, self.task = list(phases), modalities, task
-        self.boundaries = [sum(phases[:k + 1]) for k in range(len(phases))]
-        self.ranking, self.order, self.schedule, self.margin = ranking, list(order or modalities), schedule, margin
-        self.rank_every = rank_every or ("batch" if ranking == "teacher" and schedule == "fixed" else "epoch")
-        self.max_phase = max_phase or max(phases or [0]) or 1
-        self.budget = sum(phases)  # adaptive: at most the paper's total prioritisation epochs
+class SMP:
+    """The SMP schedule as a plain object a training loop drives (one implementation: the trainer's
+    ``smp`` modulator is a thin adapter over it). Defaults equal ``method: g2d``'s; the paper's SMP
+    is :meth:`paper` (``ranking="teacher", schedule="fixed"``).
+
+    Per step: :meth:`select` says which modalities learn, :meth:`encode` (or :meth:`autograd`)
+    runs the others without autograd — so their ``.grad`` stays ``None`` and the optimiser leaves
+    their parameters, momentum and weight decay bit-for-bit untouched — and after the backward
+    :meth:`observe` records the confidence ratio; :meth:`end_epoch` closes the epoch.
+
+    Args:
+        modalities: the modalities, in the model's order (ties in a ranking go to the earlier one).
+        epochs: the run's epochs (the default ``phases`` and ``max_phase`` are derived from them).
+        task: ``classification`` or ``regression``.
+        phases, ranking, order, rank_every, schedule, margin, max_phase: as ``method: g2d``'s options
+            of the same names (:class:`SMPOptions`, module docstring).
+    """
+
+    def __init__(self, modalities: Sequence[str], epochs: int, *, task: str = "classification",
+                 phases: list[int] | None = _DEFAULTS.phases, ranking: Ranking = _DEFAULTS.ranking,
+                 order: list[str] | None = _DEFAULTS.order, rank_every: Literal["batch", "epoch"] | None =
+                 _DEFAULTS.rank_every, schedule: Literal["fixed", "adaptive"] = _DEFAULTS.schedule,
+                 margin: float = _DEFAULTS.margin, max_phase: int | None = _DEFAULTS.max_phase) -> None:
+        modalities = tuple(modalities)
+        options = checked_options(dict(phases=phases, ranking=ranking, order=order, rank_every=rank_every,
+                                       schedule=schedule, margin=margin, max_phase=max_phase),
+                                  modalities, task, epochs)
+        self._setup(options, modalities, epochs, task)
+
+    def _setup(self, options: SMPOptions, modalities: tuple[str, ...], epochs: int, task: str) -> None:
+        if options.ranking == "auto":
+            raise ConfigError("smp ranking 'auto' must be resolved from a diagnosis before the method is built "
+                              "(g2d train / api.train_student do it; or run `g2d diagnose` and set ranking "
+                              "'fixed' with its recommended order)")
+        self.modalities, self.task, self.epochs = modalities, task, epochs
+        self.phases = options.resolved(len(modalities), epochs)
+        self.boundaries = [sum(self.phases[:k + 1]) for k in range(len(self.phases))]
+        self.ranking, self.order = options.ranking, list(options.order or modalities)
+        self.schedule, self.margin = options.schedule, options.margin
+        self.rank_every = options.rank_every or ("batch" if self.ranking == "teacher" and self.schedule == "fixed"
+                                                 else "epoch")
+        self.max_phase = options.max_phase or max(1, epochs // 10)
+        self.budget = sum(self.phases)  # adaptive: at most the paper's total prioritisation epochs
         self._sums: Tensor | None = None  # (2, M): Σ student ρ_s^m, Σ teacher ρ^m over this epoch's samples
         self._last_batch: Tensor | None = None
         self.measured: dict[str, dict[str, float]] | None = None  # last epoch's ratio and teacher ρ
@@ -140,24 +177,121 @@ class SequentialModalityPrioritization(Modulator):
         self.current: tuple[int, str | None] | None = None  # (epoch, prioritised modality) once decided
         self.history: list[dict[str, Any]] = []  # per epoch: who was prioritised, the measured ratios
         self._chosen_this_epoch: set[str] = set()
+        self.learning: frozenset[str] = frozenset(modalities)  # the last :meth:`select`'s answer
+
+    @classmethod
+    def paper(cls, modalities: Sequence[str], epochs: int, *, task: str = "classification",
+              phases: list[int] | None = None) -> "SMP":
+        """The paper's SMP (Eq. 6–8): each batch's least confident teacher first, fixed phases of
+        ``phases`` epochs (default half the epochs), then joint."""
+        return cls(modalities, epochs, task=task, phases=phases, ranking="teacher", schedule="fixed")
+
+    @classmethod
+    def from_options(cls, options: SMPOptions, modalities: Sequence[str], epochs: int,
+                     task: str = "classification") -> "SMP":
+        """SMP as a config's options describe it (``method: g2d``, ``smp``); the options were
+        checked against the experiment when the config was loaded."""
+        smp = cls.__new__(cls)
+        smp._setup(options, tuple(modalities), epochs, task)
+        return smp
+
+    # ---- the plain loop's calls ----------------------------------------------------------------
+    def select(self, epoch: int, *, teacher: TeacherOutputs | Mapping[str, Tensor] | None = None,
+               target: Tensor | None = None, confidence: Mapping[str, float | Tensor] | None = None
+               ) -> frozenset[str]:
+        """The modalities whose encoders learn in this step of ``epoch`` (every modality outside a
+        prioritisation phase); also kept as :attr:`learning`. The paper's ranking re-ranks every
+        batch by the teachers' confidence ρ^m: pass the batch's ``teacher`` outputs (a cache lookup,
+        or logits by modality) and ``target``, or ``confidence`` (ρ^m by modality) directly."""
+        if confidence is None and self.needs_batch_confidence(epoch):
+            if teacher is None or target is None:
+                raise ValueError(f"SMP.select: ranking {self.ranking!r} with schedule {self.schedule!r} ranks "
+                                 f"epoch {epoch}'s batches by the teachers' confidence: pass teacher= (this "
+                                 f"batch's teacher outputs or logits by modality) and target=")
+            confidence = confidence_means(teacher_confidence(as_teacher_outputs(teacher, self.modalities),
+                                                             self.modalities, target, self.task), self.modalities)
+        chosen = self.choose(epoch, confidence)
+        self.learning = frozenset(self.modalities) if chosen is None else frozenset({chosen})
+        return self.learning
+
+    def autograd(self, modality: str) -> ContextManager:
+        """Where ``modality``'s encoder runs: with autograd when it learns in this step, else under
+        ``torch.no_grad()`` (no backward through it; its ``.grad`` stays ``None``)."""
+        if modality not in self.modalities:
+            raise KeyError(f"SMP: unknown modality {modality!r}; expected one of {list(self.modalities)}")
+        return nullcontext() if modality in self.learning else torch.no_grad()
+
+    def encode(self, encoders: Mapping[str, nn.Module], inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Features by modality, ``encoders[m](inputs[m])``, the encoders that do not learn in this
+        step run without autograd (:meth:`autograd`). A suppressed encoder still runs in train mode
+        (its BatchNorm statistics keep tracking the data), as in the trainer."""
+        for name, given in (("encoders", encoders), ("inputs", inputs)):
+            if set(given) != set(self.modalities):
+                raise KeyError(f"SMP.encode: {name} has modalities {sorted(given)}, expected {list(self.modalities)}")
+        features = {}
+        for m in self.modalities:
+            with self.autograd(m):
+                features[m] = encoders[m](inputs[m])
+        return features
+
+    def observe(self, modality_logits: ModelOutput | Mapping[str, Tensor],
+                teacher: TeacherOutputs | Mapping[str, Tensor], target: Tensor) -> None:
+        """Record this batch's confidence ratio (after the backward): the student's per-modality
+        logits ``z_s^m``, the teachers' outputs (or logits by modality) and the targets."""
+        output = modality_logits if isinstance(modality_logits, ModelOutput) else \
+            ModelOutput(torch.empty(0), dict(modality_logits), {})
+        missing = [m for m in self.modalities if m not in output.modality_logits]
+        if missing:
+            raise KeyError(f"SMP.observe: modality_logits lacks {missing}; expected {list(self.modalities)}")
+        teachers = as_teacher_outputs(teacher, self.modalities)
+        with torch.no_grad():
+            student = student_modality_confidence(output, self.modalities, target, self.task)
+            self.record(student, teacher_confidence(teachers, self.modalities, target, self.task))
+
+    def end_epoch(self, epoch: int) -> dict[str, Any]:
+        """Close ``epoch``: its measurement decides the next epochs; returns its history row
+        (``prioritised`` modalities and the measured ``ratio`` ρ_s^m / ρ^m)."""
+        if self._sums is not None:
+            local = self._sums.double().tolist()  # the epoch's one device->host read; then every rank
+            # sums the same figures, so all ranks decide the same schedule
+            flat = {f"{row}.{m}": local[row][j] for row in (0, 1) for j, m in enumerate(self.modalities)}
+            totals, _ = distributed.all_reduce_sums(flat, 0, distributed.reduction_device(self._sums.device))
+            self.measured = {m: {"ratio": totals[f"0.{m}"] / max(totals[f"1.{m}"], 1e-12),
+                                 "teacher": totals[f"1.{m}"]} for m in self.modalities}
+            self._sums = None
+        self.history.append({"epoch": epoch, "prioritised": sorted(self._chosen_this_epoch),
+                             "ratio": {m: round(v["ratio"], 4) for m, v in (self.measured or {}).items()}})
+        self._chosen_this_epoch = set()
+        return self.history[-1]
 
     # ---- which modality learns ---------------------------------------------------------------
     def phase(self, epoch: int) -> int:
         """0-based phase index of ``epoch`` under the fixed schedule; ``len(phases)`` is joint."""
         return next((k for k, end in enumerate(self.boundaries) if epoch < end), len(self.phases))
 
-    def select_active(self, state: StepState) -> frozenset[str] | None:
-        if state.confidence is None:
-            raise RuntimeError("SMP needs teacher confidences; the method provided none")
-        chosen = self.fixed_choice(state) if self.schedule == "fixed" else self.adaptive_choice(state.epoch)
-        if chosen is None:
-            return None
-        self._chosen_this_epoch.add(chosen)
-        return frozenset({chosen})
+    def needs_batch_confidence(self, epoch: int) -> bool:
+        """Whether :meth:`choose` reads the batch's teacher confidences in ``epoch`` (the paper's
+        per-batch ranking, or the neglect ranking before its first measurement)."""
+        if self.schedule != "fixed" or self.ranking == "fixed" or self.phase(epoch) == len(self.phases):
+            return False
+        if self.ranking == "neglect":
+            measured = self._last_batch if self.rank_every == "batch" else self.measured
+            return measured is None
+        return self.rank_every == "batch" or self.measured is None
 
-    def fixed_choice(self, state: StepState) -> str | None:
-        k = self.phase(state.epoch)
-        return None if k == len(self.phases) else self.ranked(state)[k]
+    def choose(self, epoch: int, confidence: Mapping[str, float | Tensor] | None) -> str | None:
+        """The prioritised modality of this step (None: every modality learns); ``confidence`` is
+        the batch's teacher ρ^m by modality, read when :meth:`needs_batch_confidence`."""
+        if confidence is None and self.needs_batch_confidence(epoch):
+            raise RuntimeError("SMP needs teacher confidences; the method provided none")
+        chosen = self.fixed_choice(epoch, confidence) if self.schedule == "fixed" else self.adaptive_choice(epoch)
+        if chosen is not None:
+            self._chosen_this_epoch.add(chosen)
+        return chosen
+
+    def fixed_choice(self, epoch: int, confidence: Mapping[str, float | Tensor] | None) -> str | None:
+        k = self.phase(epoch)
+        return None if k == len(self.phases) else self.ranked(confidence)[k]
 
     def adaptive_choice(self, epoch: int) -> str | None:
         if self.current is None or self.current[0] != epoch:
@@ -177,7 +311,7 @@ class SequentialModalityPrioritization(Modulator):
         self.used[lagging[0]] += 1
         return lagging[0]
 
-    def ranked(self, state: StepState) -> list[str]:
+    def ranked(self, confidence: Mapping[str, float | Tensor] | None) -> list[str]:
         """Modalities in priority order for this step (fixed schedule)."""
         if self.ranking == "fixed":
             return self.order
@@ -186,7 +320,8 @@ class SequentialModalityPrioritization(Modulator):
             return rank_ascending(dict(zip(self.modalities, ratio.tolist())), self.modalities)
         if self.rank_every == "epoch" and self.measured is not None:
             return self.epoch_order()
-        return rank_ascending(state.confidence, self.modalities)  # paper: this batch's teacher ρ
+        assert confidence is not None  # needs_batch_confidence() said so
+        return rank_ascending(confidence, self.modalities)  # paper: this batch's teacher ρ
 
     def epoch_order(self) -> list[str]:
         """Priority order from the last epoch's measurement (declared order before any)."""
@@ -196,33 +331,12 @@ class SequentialModalityPrioritization(Modulator):
         return rank_ascending({m: v[key] for m, v in self.measured.items()}, self.modalities)
 
     # ---- measuring the confidence ratio ------------------------------------------------------
-    def on_after_backward(self, state: StepState) -> None:
-        if state.output is None or state.teacher is None:
-            return
-        target = state.batch.target
-        with torch.no_grad():  # one kernel chain for all modalities; the teachers' side the step already has
-            student = student_modality_confidence(state.output, self.modalities, target, self.task)
-            teacher = state.teacher_rho if state.teacher_rho is not None else \
-                teacher_confidence(state.teacher, self.modalities, target, self.task)
-            sums = torch.stack([student.sum(-1), teacher.float().sum(-1)])  # (2, M): Σ ρ_s^m, Σ ρ^m
+    def record(self, student: Tensor, teacher: Tensor) -> None:
+        """Add a batch's per-sample true-label confidences (M, B) of the student's modality outputs
+        and of the teachers (``modalities`` order) to the epoch's sums, on the device."""
+        sums = torch.stack([student.sum(-1), teacher.float().sum(-1)])  # (2, M): Σ ρ_s^m, Σ ρ^m
         self._last_batch = sums
         self._sums = sums if self._sums is None else self._sums + sums
-
-    def on_epoch_end(self, epoch: int, val_metrics: dict[str, Any]) -> None:
-        if self._sums is not None:
-            local = self._sums.double().tolist()  # the epoch's one device->host read; then every rank
-            # sums the same figures, so all ranks decide the same schedule
-            flat = {f"{row}.{m}": local[row][j] for row in (0, 1) for j, m in enumerate(self.modalities)}
-            totals, _ = distributed.all_reduce_sums(flat, 0, distributed.reduction_device(self._sums.device))
-            self.measured = {m: {"ratio": totals[f"0.{m}"] / max(totals[f"1.{m}"], 1e-12),
-                                 "teacher": totals[f"1.{m}"]} for m in self.modalities}
-            self._sums = None
-        self.history.append({"epoch": epoch, "prioritised": sorted(self._chosen_this_epoch),
-                             "ratio": {m: round(v["ratio"], 4) for m, v in (self.measured or {}).items()}})
-        self._chosen_this_epoch = set()
-
-    def epoch_summary(self) -> dict[str, Any]:
-        return {"smp": self.history[-1]} if self.history else {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"measured": self.measured, "used": dict(self.used), "finished": self.finished,
@@ -235,13 +349,75 @@ class SequentialModalityPrioritization(Modulator):
         self.history = list(state.get("history") or [])
 
 
+def checked_options(values: dict[str, Any], modalities: tuple[str, ...], task: str, epochs: int) -> SMPOptions:
+    """The options validated as a config's would be; ConfigError naming the option otherwise."""
+    if len(modalities) < 2:
+        raise ConfigError(f"SMP: expected at least 2 modalities, got {list(modalities)}")
+    try:
+        options = SMPOptions(**values)
+        options.check_against(ExperimentContext(modalities, task, epochs))
+    except ValidationError as err:
+        raise ConfigError(f"SMP: {format_validation_error(err)}") from None
+    except ValueError as err:
+        raise ConfigError(f"SMP: {err}") from None
+    return options
+
+
+def as_teacher_outputs(teacher: TeacherOutputs | Mapping[str, Tensor], modalities: Sequence[str]) -> TeacherOutputs:
+    """A step's teacher outputs from a cache lookup as they are, or from logits by modality."""
+    if isinstance(teacher, TeacherOutputs):
+        outputs = teacher
+    elif isinstance(teacher, Mapping):
+        outputs = TeacherOutputs({m: z for m, z in teacher.items()}, {})
+    else:
+        raise TypeError(f"teacher: expected TeacherOutputs (a TeacherCache lookup) or a dict modality -> "
+                        f"logits, got {type(teacher).__name__}")
+    missing = [m for m in modalities if m not in outputs.logits]
+    if missing:
+        raise KeyError(f"teacher outputs lack modalities {missing}; expected {list(modalities)}")
+    return outputs
+
+
+class SequentialModalityPrioritization(Modulator):
+    """The trainer's hooks over one :class:`SMP`: one modality learns per step of a prioritisation
+    epoch; which one and for how long is the SMP object's decision (module docstring)."""
+
+    needs_teachers = True  # every ranking and schedule reads the teachers' confidences
+
+    def __init__(self, smp: SMP) -> None:
+        self.smp = smp
+
+    def select_active(self, state: StepState) -> frozenset[str] | None:
+        chosen = self.smp.choose(state.epoch, state.confidence)
+        return None if chosen is None else frozenset({chosen})
+
+    def on_after_backward(self, state: StepState) -> None:
+        if state.output is None or state.teacher is None:
+            return
+        target = state.batch.target
+        with torch.no_grad():  # one kernel chain for all modalities; the teachers' side the step already has
+            student = student_modality_confidence(state.output, self.smp.modalities, target, self.smp.task)
+            teacher = state.teacher_rho if state.teacher_rho is not None else \
+                teacher_confidence(state.teacher, self.smp.modalities, target, self.smp.task)
+            self.smp.record(student, teacher)
+
+    def on_epoch_end(self, epoch: int, val_metrics: dict[str, Any]) -> None:
+        self.smp.end_epoch(epoch)
+
+    def epoch_summary(self) -> dict[str, Any]:
+        return {"smp": self.smp.history[-1]} if self.smp.history else {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.smp.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.smp.load_state_dict(state)
+
+
 def build_smp(options: SMPOptions, modalities: tuple[str, ...], task: str,
               epochs: int) -> SequentialModalityPrioritization:
     """SMP as the options describe it (shared by the ``smp`` modulator and the G2D methods)."""
-    return SequentialModalityPrioritization(
-        options.resolved(len(modalities), epochs), modalities, task, ranking=options.ranking, order=options.order,
-        rank_every=options.rank_every, schedule=options.schedule, margin=options.margin,
-        max_phase=options.max_phase or max(1, epochs // 10))
+    return SequentialModalityPrioritization(SMP.from_options(options, modalities, epochs, task))
 
 
 @MODULATORS.register("smp", options=SMPOptions)
