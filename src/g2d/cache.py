@@ -19,7 +19,7 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from g2d import io, ops
 from g2d.data.base import Batch, MultimodalDataset
 from g2d.objectives import TeacherOutputs
 from g2d.runtime import autocast
-from g2d.teachers import Teacher, file_sha256
+from g2d.teachers import Teacher, file_sha256, teacher_from_module
 from g2d.data.loader import make_loader
 from g2d.validation import CacheMismatchError, G2DError
 
@@ -171,6 +171,44 @@ class TeacherCache:
         if log_probs is not None:
             out.set_log_probs(1.0, log_probs)
         return out
+
+    def lookup_indices(self, indices: torch.Tensor | Sequence[int]) -> TeacherOutputs:
+        """:meth:`lookup` by the samples' indices in the training split (a loop of one's own)."""
+        index = torch.as_tensor(indices, dtype=torch.long).cpu()
+        if index.ndim != 1:
+            raise ValueError(f"TeacherCache.lookup_indices: expected a 1-d sequence of sample indices, got shape "
+                             f"{tuple(index.shape)}")
+        rows = len(next(iter(self.logits.values())))
+        if len(index) and (int(index.min()) < 0 or int(index.max()) >= rows):
+            raise IndexError(f"TeacherCache {self.path}: sample indices must lie in [0, {rows}) (the training "
+                             f"split it was built from), got {int(index.min())}..{int(index.max())}")
+        return self.lookup(Batch({}, torch.empty(0), index))
+
+    @classmethod
+    def build(cls, folder: str | Path, teachers: Mapping[str, "Teacher | torch.nn.Module"], data: MultimodalDataset,
+              *, device: str | torch.device = "cpu", batch_size: int = 256) -> "TeacherCache":
+        """Run each teacher once over ``data`` (the training split, index order) into ``folder`` and
+        open the result. A teacher is a trained g2d :class:`~g2d.teachers.Teacher` (``api.load_teachers``)
+        or any ``nn.Module`` mapping the modality's input to ``(logits, features)``."""
+        device = torch.device(device)
+        named = {m: t if isinstance(t, Teacher) else teacher_from_module(m, t) for m, t in teachers.items()}
+        build_cache(named, data, folder, device, batch_size)
+        return open_cache(folder, named, data, device)
+
+    @classmethod
+    def open(cls, folder: str | Path, *, device: str | torch.device = "cpu") -> "TeacherCache":
+        """Open a cache folder (``RUN/cache``, or one :meth:`build` wrote), checking every array against
+        its manifest (shape, fingerprint). :func:`open_cache` also checks it against the teachers and
+        the data it must match."""
+        path = Path(folder)
+        manifest = read_manifest(path)
+        modalities, rows = manifest.get("teachers"), manifest.get("num_samples")
+        if not isinstance(modalities, dict) or not modalities or not isinstance(rows, int):
+            raise CacheMismatchError(f"cache manifest {path / 'manifest.json'} records no teachers or sample "
+                                     f"count; rebuild the cache with `g2d cache`")
+        arrays = {kind: {m: open_array(path, f"{m}.{kind}.npy", manifest, rows) for m in modalities}
+                  for kind in ("logits", "features")}
+        return cls(path, arrays["logits"], arrays["features"], torch.device(device))
 
     def _to_device(self, t: torch.Tensor) -> torch.Tensor:
         pin = self.device.type == "cuda"

@@ -13,7 +13,7 @@ from g2d import io
 from g2d.config import ExperimentConfig
 from g2d.data.base import Batch, DataSplits
 from g2d.methods import MethodContext, build_method
-from g2d.model import MultimodalModel, build_model
+from g2d.model import ModelOutput, MultimodalModel, build_model
 from g2d.objectives import TeacherOutputs
 from g2d.runtime import RuntimeConfig, autocast
 from g2d.trainer import Trainer
@@ -26,7 +26,7 @@ TEACHER_HEAD = {"name": "late", "options": {}}
 @dataclass
 class Teacher:
     modality: str
-    model: MultimodalModel
+    model: "MultimodalModel | ModuleTeacher"  # ModuleTeacher: an nn.Module of the user's own
     card: dict[str, Any]
 
 
@@ -119,6 +119,39 @@ def changed_options(stored: Any, now: dict[str, Any], prefix: str = "data.option
         elif old != new:
             lines.append(f"{prefix}.{key}: {old!r} -> {new!r}")
     return lines
+
+
+class ModuleTeacher(torch.nn.Module):
+    """A user's ``nn.Module`` teacher (``x -> (logits, features)``) in the shape g2d's teachers have:
+    ``forward({modality: x})`` returns a :class:`~g2d.model.ModelOutput`."""
+
+    def __init__(self, modality: str, module: torch.nn.Module) -> None:
+        super().__init__()
+        self.modality, self.module = modality, module
+
+    def forward(self, inputs: dict[str, torch.Tensor], masks: dict[str, torch.Tensor] | None = None) -> ModelOutput:
+        out = self.module(inputs[self.modality])
+        if not (isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, torch.Tensor) for t in out)):
+            raise G2DError(f"teacher {self.modality!r} ({type(self.module).__name__}) must return (logits, features) "
+                           f"tensors, got {type(out).__name__}")
+        logits, features = out
+        if logits.ndim != 2 or features.ndim != 2 or logits.shape[0] != features.shape[0]:
+            raise G2DError(f"teacher {self.modality!r} ({type(self.module).__name__}): expected logits (B, C) and "
+                           f"features (B, D), got {tuple(logits.shape)} and {tuple(features.shape)}")
+        return ModelOutput(logits, {self.modality: logits}, {self.modality: features})
+
+
+def teacher_from_module(modality: str, module: torch.nn.Module) -> Teacher:
+    """A :class:`Teacher` from an ``nn.Module`` of one's own; its card's ``weights_sha256`` hashes
+    the module's state (what a teacher-output cache is keyed on)."""
+    if not isinstance(module, torch.nn.Module):
+        raise G2DError(f"teacher {modality!r}: expected a g2d Teacher or an nn.Module, got {type(module).__name__}")
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return Teacher(modality, ModuleTeacher(modality, module), {"modality": modality,
+                                                               "weights_sha256": digest.hexdigest()})
 
 
 class OnlineTeachers:

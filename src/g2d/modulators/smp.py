@@ -218,7 +218,7 @@ class SMP:
         """Where ``modality``'s encoder runs: with autograd when it learns in this step, else under
         ``torch.no_grad()`` (no backward through it; its ``.grad`` stays ``None``)."""
         if modality not in self.modalities:
-            raise KeyError(f"SMP: unknown modality {modality!r}; expected one of {list(self.modalities)}")
+            raise ValueError(f"SMP: unknown modality {modality!r}; expected one of {list(self.modalities)}")
         return nullcontext() if modality in self.learning else torch.no_grad()
 
     def encode(self, encoders: Mapping[str, nn.Module], inputs: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -227,7 +227,7 @@ class SMP:
         (its BatchNorm statistics keep tracking the data), as in the trainer."""
         for name, given in (("encoders", encoders), ("inputs", inputs)):
             if set(given) != set(self.modalities):
-                raise KeyError(f"SMP.encode: {name} has modalities {sorted(given)}, expected {list(self.modalities)}")
+                raise ValueError(f"SMP.encode: {name} has modalities {sorted(given)}, expected {list(self.modalities)}")
         features = {}
         for m in self.modalities:
             with self.autograd(m):
@@ -242,7 +242,7 @@ class SMP:
             ModelOutput(torch.empty(0), dict(modality_logits), {})
         missing = [m for m in self.modalities if m not in output.modality_logits]
         if missing:
-            raise KeyError(f"SMP.observe: modality_logits lacks {missing}; expected {list(self.modalities)}")
+            raise ValueError(f"SMP.observe: modality_logits lacks {missing}; expected {list(self.modalities)}")
         teachers = as_teacher_outputs(teacher, self.modalities)
         with torch.no_grad():
             student = student_modality_confidence(output, self.modalities, target, self.task)
@@ -374,7 +374,7 @@ def as_teacher_outputs(teacher: TeacherOutputs | Mapping[str, Tensor], modalitie
                         f"logits, got {type(teacher).__name__}")
     missing = [m for m in modalities if m not in outputs.logits]
     if missing:
-        raise KeyError(f"teacher outputs lack modalities {missing}; expected {list(modalities)}")
+        raise ValueError(f"teacher outputs lack modalities {missing}; expected {list(modalities)}")
     return outputs
 
 
