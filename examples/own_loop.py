@@ -57,13 +57,18 @@ def train(config: ExperimentConfig, cache: TeacherCache, smp: SMP) -> tuple[torc
     return model, log
 
 
-def main(run: Path) -> None:
+def prepare(run: Path) -> tuple[ExperimentConfig, TeacherCache]:
+    """The demo's config (a few epochs), its teachers trained by g2d and their outputs cached in ``run``."""
     config = replace(load_config(CONFIG), {"teachers.epochs": 2, "student.epochs": 4, "method.options.phases": [2]})
     splits = load_data(config)
     train_teachers(config, run, splits, progress=False)  # RUN/teachers/<modality>
-    cache = TeacherCache.open(cache_teacher_outputs(config, run, splits))  # RUN/cache
-    smp = SMP(splits.info.modalities, config.student.epochs, task=splits.info.task, phases=[2])
-    train(config, cache, smp)
+    return config, TeacherCache.open(cache_teacher_outputs(config, run, splits))  # RUN/cache
+
+
+def main(run: Path) -> None:
+    config, cache = prepare(run)
+    info = load_data(config).info
+    train(config, cache, SMP(info.modalities, config.student.epochs, task=info.task, phases=[2]))
 
 
 if __name__ == "__main__":

@@ -208,12 +208,8 @@ def demo_run(tmp_path_factory):
     """The demo's teachers (2 epochs) and their cache, shared by both code paths."""
     example = load_example("own_loop")
     run = tmp_path_factory.mktemp("own-loop")
-    config = replace(api.load_config(example.CONFIG), {"teachers.epochs": 2, "student.epochs": 4,
-                                                       "method.options.phases": [2], "analysis.track": False})
-    splits = api.load_data(config)
-    api.train_teachers(config, run, splits, progress=False)
-    api.cache_teacher_outputs(config, run, splits)
-    return example, config, run
+    config, _ = example.prepare(run)
+    return example, replace(config, {"analysis.track": False}), run
 
 
 @pytest.mark.parametrize("smp_options", [{}, {"ranking": "teacher", "schedule": "fixed"}], ids=["default", "paper"])
