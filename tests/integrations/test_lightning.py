@@ -101,6 +101,9 @@ def test_callback_applies_smp_exactly_in_a_lightning_trainer(tmp_path, paper):
     twin = schedule()
     replay(twin, probe)
     assert twin.history == callback.smp.history
+    resumed = SMPCallback(schedule())  # what a Lightning checkpoint keeps of the callback
+    resumed.load_state_dict(callback.state_dict())
+    assert resumed.smp.history == callback.smp.history and resumed.smp.used == callback.smp.used
 
 
 def test_paper_ranking_without_teachers_is_named(tmp_path):
