@@ -53,7 +53,8 @@ def train(config: ExperimentConfig, cache: TeacherCache, smp: SMP) -> tuple[torc
             samples += len(batch)
         row = smp.end_epoch(epoch)
         log.append({"epoch": epoch, "loss": {k: v / samples for k, v in sums.items()}, "smp": row})
-        print(f"epoch {epoch}: loss {sum(log[-1]['loss'].values()):.4f}, SMP prioritised {row['prioritised'] or 'none'}")
+        total = sum(log[-1]["loss"].values())
+        print(f"epoch {epoch}: loss {total:.4f}, SMP prioritised {row['prioritised'] or 'none'}")
     return model, log
 
 

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_example():
-    spec = importlib.util.spec_from_file_location("example_lightning_callback", ROOT / "examples" / "lightning_callback.py")
+    path = ROOT / "examples" / "lightning_callback.py"
+    spec = importlib.util.spec_from_file_location("example_lightning_callback", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -64,7 +65,8 @@ def fit(tmp_path: Path, smp: SMP, *, read_cache: bool = False, **callback_option
     reads the teachers' outputs before each forward (batches are (x_a, x_b, target, index))."""
     torch.manual_seed(0)
     train, data = EXAMPLE.make_data()
-    cache = EXAMPLE.TeacherCache.build(tmp_path / "cache", {"a": EXAMPLE.Teacher(4.0), "b": EXAMPLE.Teacher(1.0)}, train)
+    teachers = {"a": EXAMPLE.Teacher(4.0), "b": EXAMPLE.Teacher(1.0)}
+    cache = EXAMPLE.TeacherCache.build(tmp_path / "cache", teachers, train)
     if read_cache:
         callback_options |= {"teachers": cache, "index": lambda b: b[3], "target": lambda b: b[2]}
     callback = SMPCallback(smp, **callback_options)
