@@ -132,3 +132,33 @@ def test_import_without_lightning_says_what_to_install(monkeypatch):
     monkeypatch.delitem(sys.modules, "g2d.integrations.lightning")
     with pytest.raises(ImportError, match=r"pip install 'g2d\[lightning\]'"):
         importlib.import_module("g2d.integrations.lightning")
+
+
+class EpochProbe(L.Callback):
+    """Each encoder's weights at the start of every epoch, compared at its end."""
+
+    def __init__(self) -> None:
+        self.unchanged: list[dict[str, bool]] = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.start = {m: [p.detach().clone() for p in e.parameters()] for m, e in pl_module.encoders.items()}
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.unchanged.append({m: all(torch.equal(p, w) for p, w in zip(e.parameters(), self.start[m]))
+                               for m, e in pl_module.encoders.items()})
+
+
+def test_gradient_accumulation_keeps_a_suppressed_epoch_exact(tmp_path):
+    train, data = EXAMPLE.make_data()
+    teachers = {"a": EXAMPLE.Teacher(4.0), "b": EXAMPLE.Teacher(1.0)}
+    cache = EXAMPLE.TeacherCache.build(tmp_path / "cache", teachers, train)
+    callback, probe = SMPCallback(SMP(("a", "b"), 4, phases=[2])), EpochProbe()
+    trainer = L.Trainer(max_epochs=4, accelerator="cpu", devices=1, callbacks=[callback, probe], logger=False,
+                        accumulate_grad_batches=2, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False)
+    torch.manual_seed(0)
+    trainer.fit(EXAMPLE.Student(cache), torch.utils.data.DataLoader(data, batch_size=8))
+    for row, unchanged in zip(callback.smp.history, probe.unchanged):
+        learnt = set(row["prioritised"]) or {"a", "b"}
+        assert unchanged == {m: m not in learnt for m in ("a", "b")}, row
+    assert any(row["prioritised"] for row in callback.smp.history)
