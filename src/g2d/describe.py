@@ -111,5 +111,7 @@ def entry_markdown(registry: Registry, name: str, level: int = 3) -> str:
         return "\n".join(parts + ["No options.", ""])
     parts += [f"Options (`{entry.options.__module__}.{entry.options.__name__}`):", "",
               "| option | type | default | description |", "|---|---|---|---|"]
-    parts += [f"| `{r.name}` | `{cell(r.type)}` | `{cell(r.default)}` | {cell(r.description)} |" for r in rows]
+    # a code span cannot hold an escaped "|" in a Markdown table: types (``int | None``) are plain text
+    code = lambda text: cell(text) if "|" in text else f"`{text}`"  # noqa: E731
+    parts += [f"| `{r.name}` | {cell(r.type)} | {code(r.default)} | {cell(r.description)} |" for r in rows]
     return "\n".join(parts + [""])
