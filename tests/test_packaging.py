@@ -6,11 +6,11 @@ line, so nothing is downloaded."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import sysconfig
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -64,7 +64,7 @@ def test_the_wheel_carries_the_configs_the_licence_and_the_typing_marker(venv):
 
 def test_from_outside_the_checkout_init_teachers_train(venv):
     bin_dir, env, work = venv
-    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    version = re.search(r'^version = "([^"]+)"', (ROOT / "pyproject.toml").read_text(), re.M).group(1)
     assert run([str(bin_dir / "python"), "-m", "g2d", "--version"], work, env).stdout.strip() == f"g2d {version}"
     run([str(bin_dir / "g2d"), "init", "demo"], work, env)
     assert (work / "demo.yaml").read_text() == (ROOT / "configs" / "demo.yaml").read_text()
