@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from g2d.data.memory import from_arrays
 from g2d.integrations.lightning import SMPCallback
-from g2d.public import SMP, G2DLoss, TeacherCache
+from g2d import SMP, G2DLoss, TeacherCache
 
 MODALITIES, CLASSES, WIDTH = ("a", "b"), 3, 4
 

@@ -17,7 +17,7 @@ import torch
 from g2d.api import build_student, cache_teacher_outputs, load_config, load_data, train_teachers
 from g2d.config import ExperimentConfig, replace
 from g2d.data.loader import make_loader
-from g2d.public import SMP, G2DLoss, TeacherCache
+from g2d import SMP, G2DLoss, TeacherCache
 from g2d.runtime import epoch_seed, seed_everything
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"

@@ -1,8 +1,11 @@
+import re
+from pathlib import Path
+
 import pytest
 import yaml
 
 from g2d.config import load_config, parse_config
-from g2d.validation import ConfigError
+from g2d.validation import ConfigError, DataError
 
 
 def raw(**method):
@@ -83,3 +86,46 @@ def test_replace_derives_a_validated_config_by_dotted_keys():
         replace(base, {"student.epochs": 0})
     with pytest.raises(ConfigError, match=r"override 'seed.x': 'seed' is not a mapping"):
         replace(base, {"seed.x": 1})
+
+
+def test_relative_data_paths_start_at_the_config_files_folder_and_are_recorded_absolute(tmp_path, monkeypatch):
+    (tmp_path / "exp").mkdir()
+    (tmp_path / "exp" / "c.yaml").write_text("data: {name: manifest, options: {path: data/m.csv, modalities: [a, b], "
+                                            "cache_dir: ../cache}}\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = load_config("../exp/c.yaml")
+    assert config.data.options["path"] == str(tmp_path / "exp" / "data" / "m.csv")
+    assert config.data.options["cache_dir"] == str(tmp_path / "cache")
+    assert config.data.options["base_dir"] is None  # unset stays unset
+    assert yaml.safe_load(config.to_yaml())["data"]["options"]["path"] == str(tmp_path / "exp" / "data" / "m.csv")
+    # a value given on the command line (--set) starts at the working folder, as a shell user expects
+    config = load_config(tmp_path / "exp" / "c.yaml", {"data.options.path": "mine.csv"})
+    assert config.data.options["path"] == str(elsewhere / "mine.csv")
+    assert config.data.options["cache_dir"] == str(tmp_path / "cache")
+    # the Python API: the working folder; absolute and ~ paths are kept (~ expanded)
+    raw = {"data": {"name": "mfeat", "options": {"root": "mf"}}}
+    assert parse_config(raw).data.options["root"] == str(elsewhere / "mf")
+    raw["data"]["options"]["root"] = "~/mf"
+    assert parse_config(raw).data.options["root"] == str(Path.home() / "mf")
+
+
+def test_a_missing_data_path_names_the_absolute_path_and_where_relative_paths_start(tmp_path, monkeypatch):
+    from g2d.data.registry import build_splits
+
+    (tmp_path / "c.yaml").write_text("data: {name: manifest, options: {path: digits.csv, modalities: [a, b]}}\n")
+    monkeypatch.chdir(tmp_path.parent)
+    config = load_config(tmp_path / "c.yaml")
+    with pytest.raises(DataError, match=rf"manifest '{re.escape(str(tmp_path / 'digits.csv'))}' does not exist "
+                                        r"\(relative paths in a config file start at that file's folder"):
+        build_splits(config.data.name, config.data.options)
+
+
+def test_path_options_are_declared_in_the_options_models():
+    from g2d.catalog import DATASETS
+    from g2d.registry import path_fields
+
+    assert path_fields(DATASETS.get("manifest").options) == ["cache_dir", "path", "base_dir"]
+    assert path_fields(DATASETS.get("mfeat").options) == ["root"]
+    assert path_fields(DATASETS.get("synthetic").options) == []

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import pkgutil
 import sys
 
+import g2d
 from g2d import commands
 from g2d.commands import apply_threads
 from g2d.validation import G2DError
@@ -18,21 +18,13 @@ from g2d.validation import G2DError
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="g2d", description="Balanced multimodal learning with "
                                      "Gradient-Guided Distillation (G2D) and its baselines.")
-    parser.add_argument("--version", action="version", version=f"g2d {package_version()}",
+    parser.add_argument("--version", action="version", version=f"g2d {g2d.__version__}",
                         help="print g2d's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
         if not info.name.startswith("_"):
             importlib.import_module(f"g2d.commands.{info.name}").register(sub)
     return parser
-
-
-def package_version() -> str:
-    """The installed distribution's version (``unknown`` when g2d runs from a source tree only)."""
-    try:
-        return importlib.metadata.version("g2d")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

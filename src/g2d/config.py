@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, Mapping
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
 
 from g2d.registry import ExperimentContext, Registry, format_validation_error
 from g2d.tuning.space import TuneConfig
@@ -112,10 +112,12 @@ class ExperimentConfig(Strict):
     tune: TuneConfig | None = Field(None, description="search space of `g2d tune` (ignored by every other command)")
 
     @model_validator(mode="after")
-    def _resolve_components(self) -> "ExperimentConfig":
+    def _resolve_components(self, info: ValidationInfo) -> "ExperimentConfig":
         from g2d import catalog
 
         data_opts = catalog.DATASETS.parse_options(self.data.name, self.data.options, "data.options")
+        base, bases = path_bases(info.context)
+        data_opts = data_opts.with_absolute_paths(base, bases)
         self.data.options = data_opts.model_dump()
         modalities = tuple(data_opts.modality_names())
         task = data_opts.task()
@@ -151,6 +153,15 @@ class ExperimentConfig(Strict):
         return yaml.safe_dump(raw, sort_keys=False)
 
 
+def path_bases(context: Mapping[str, Any] | None) -> tuple[Path, dict[str, Path]]:
+    """Where relative data paths start: the validation context's ``base_dir`` (the config file's
+    folder) or the working folder, and per ``data.options`` field the bases of values given
+    elsewhere (``--set`` on the command line: the working folder)."""
+    context = context or {}
+    base = Path(context.get("base_dir") or Path.cwd())
+    return base, dict(context.get("data_option_bases") or {})
+
+
 def _resolve(registry: Registry, component: Component, where: str,
              context: ExperimentContext | None) -> BaseModel:
     if component.name not in registry:
@@ -166,17 +177,23 @@ def _resolve(registry: Registry, component: Component, where: str,
 
 
 def parse_config(raw: dict[str, Any] | None, source: str = "config",
-                 base_dir: Path | None = None) -> ExperimentConfig:
+                 base_dir: Path | None = None, cwd_keys: tuple[str, ...] = ()) -> ExperimentConfig:
     """Validate a plain dict; raise :class:`ConfigError` with one line per bad field. Its plugins
-    are imported first (file paths relative to ``base_dir``, default the working folder)."""
+    are imported first. Relative paths — file plugins and the data set's path options (``root``,
+    ``path``, ``base_dir``, ``cache_dir``) — start at ``base_dir`` (the config file's folder;
+    default the working folder), except the dotted keys in ``cwd_keys`` (given on the command line),
+    which start at the working folder; the validated config holds them absolute."""
     from g2d.objects import prepare_config
 
     try:
         raw = prepare_config(raw or {}, base_dir)
     except ConfigError as err:
         raise ConfigError(f"{source}: invalid configuration:\n  {err}") from None
+    prefix = "data.options."
+    context = {"base_dir": base_dir or Path.cwd(),
+               "data_option_bases": {k.removeprefix(prefix): Path.cwd() for k in cwd_keys if k.startswith(prefix)}}
     try:
-        return ExperimentConfig.model_validate(raw)
+        return ExperimentConfig.model_validate(raw, context=context)
     except ValidationError as err:
         raise ConfigError(f"{source}: invalid configuration:\n  {format_validation_error(err)}") from None
     except (ValueError, KeyError) as err:
@@ -185,8 +202,10 @@ def parse_config(raw: dict[str, Any] | None, source: str = "config",
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> ExperimentConfig:
     """Read a YAML experiment config (safe loading, duplicate keys refused), apply dotted-key
-    overrides, validate. An empty file or one that is not a mapping is an error naming the file;
-    a value that only an override makes invalid is blamed on its ``--set`` option."""
+    overrides, validate. Relative paths in the file start at the file's folder, those of overrides
+    at the working folder (see :func:`parse_config`). An empty file or one that is not a mapping is
+    an error naming the file; a value that only an override makes invalid is blamed on its
+    ``--set`` option."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
@@ -197,7 +216,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
     for key, value in overrides.items():
         set_dotted(merged, key, value)
     try:
-        return parse_config(merged, str(path), path.parent)
+        return parse_config(merged, str(path), path.parent, tuple(overrides))
     except ConfigError as err:
         parse_config(raw, str(path), path.parent)  # when the file alone is invalid, report the file
         shown = ", ".join(f"--set {k}={json.dumps(v)}" for k, v in overrides.items())

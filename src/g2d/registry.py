@@ -7,8 +7,11 @@ unknown names fail loudly and list what exists.
 from __future__ import annotations
 
 import fnmatch
+import os
+import typing
 from dataclasses import dataclass
-from typing import Any, Callable, Generic, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, Callable, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -86,6 +89,41 @@ def format_validation_error(err: ValidationError, where: str = "") -> str:
     return "\n  ".join(lines)
 
 
+class PathMarker:
+    """Marks an options field as a file-system path (see :data:`ConfigPath`)."""
+
+    def __repr__(self) -> str:
+        return "ConfigPath"
+
+
+#: An options field holding a file or folder path. A relative value is resolved when the config is
+#: validated: against the config file's folder (a ``--set`` value: the working folder; a dict given
+#: to the Python API: the working folder), so the validated config — and the run folder's
+#: ``config.yaml`` — holds absolute paths that work from any folder.
+ConfigPath = Annotated[str, PathMarker()]
+
+
+def _marks_path(annotation: Any, metadata: list[Any]) -> bool:
+    if any(isinstance(m, PathMarker) for m in metadata):
+        return True
+    if typing.get_origin(annotation) is Annotated:
+        return any(isinstance(m, PathMarker) for m in annotation.__metadata__)
+    return any(_marks_path(arg, []) for arg in typing.get_args(annotation))
+
+
+def path_fields(model: type[BaseModel]) -> list[str]:
+    """The names of ``model``'s fields declared as :data:`ConfigPath` (also inside ``| None``)."""
+    return [name for name, field in model.model_fields.items() if _marks_path(field.annotation, field.metadata)]
+
+
+def absolute_path(value: str, base: Path) -> str:
+    """``value`` with ``~`` expanded, made absolute against ``base`` and normalised lexically (``..``
+    removed without following symlinks, so ``configs/../data`` means what it says even when
+    ``configs`` is a link)."""
+    path = os.path.expanduser(value)
+    return path if os.path.isabs(path) else os.path.normpath(os.path.join(os.path.abspath(base), path))
+
+
 class Options(BaseModel):
     """Base for every component's typed options: unknown keys are errors, and a component may
     check itself against the experiment (modalities, task, epochs) once that is known."""
@@ -94,6 +132,13 @@ class Options(BaseModel):
 
     def check_against(self, context: "ExperimentContext") -> None:
         """Raise ``ValueError`` naming the field when these options cannot serve ``context``."""
+
+    def with_absolute_paths(self, base: Path, bases: dict[str, Path] | None = None) -> "Options":
+        """A copy whose :data:`ConfigPath` fields are absolute: relative ones joined to ``base``, or to
+        ``bases[field]`` where a field's value came from elsewhere (a ``--set`` on the command line)."""
+        changes = {name: absolute_path(getattr(self, name), (bases or {}).get(name, base))
+                   for name in path_fields(type(self)) if getattr(self, name) is not None}
+        return self.model_copy(update=changes)
 
 
 @dataclass(frozen=True)

@@ -16,3 +16,8 @@ class ConfigError(G2DError, ValueError):
 
 class CacheMismatchError(G2DError, RuntimeError):
     """A teacher-output cache was built from other teachers, data or transforms."""
+
+
+#: Appended to "does not exist" errors about a data set's path options, which the config made absolute.
+RELATIVE_PATHS = ("relative paths in a config file start at that file's folder; in --set options and "
+                  "the Python API at the working folder")

@@ -20,7 +20,16 @@ print(heavy)
 """
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["teachers", "--help"], ["demo", "--help"],
+def test_import_g2d_is_light_and_names_its_public_api():
+    check = ("import sys, g2d; assert g2d.__version__; "
+             "assert {'G2DLoss', 'SMP', 'TeacherCache', 'G2DLossOutput'} <= set(g2d.__all__); "
+             "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith(('torch.', 'pydantic'))))")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["methods", "--help"], ["init", "--help"], ["train", "--help"], ["teachers", "--help"], ["demo", "--help"],
                                   ["bench", "--help"], ["tune", "--help"], ["report", "--help"],
                                   ["cache", "--help"], ["evaluate", "--help"], ["diagnose", "--help"]])
 def test_help_imports_no_torch_and_no_benchmark(argv):

@@ -25,6 +25,23 @@ console.log('g2d-probe '+errors.join(' | '));});})();
 </script>"""
 
 
+#: Injected into a copy of the report: the layout as the browser laid it out, into <body data-*>.
+LAYOUT = """<script>
+window.addEventListener('load',function(){var vw=window.innerWidth,imgs=Array.prototype.slice.call(document.images);
+var widest=Math.max.apply(null,imgs.map(function(i){return i.getBoundingClientRect().width;}));
+var over=imgs.filter(function(i){var r=i.closest('figure').getBoundingClientRect();return r.right>vw+1;}).length;
+var h=document.querySelector('p.headline');
+parent.postMessage(JSON.stringify({viewport:vw,widest:widest,
+ page:document.documentElement.scrollWidth,figures_past_edge:over,
+ headline_top:h?h.getBoundingClientRect().top:-1,first_section_top:document.querySelector('h2').getBoundingClientRect().top}),'*');});
+</script>"""
+#: Headless Chromium's window is at least 500 px wide, so a phone's viewport is an iframe of that width;
+#: the report inside posts its layout to this page, which records it for --dump-dom.
+FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<script>window.addEventListener('message',function(e){document.body.setAttribute('data-layout',e.data);});</script>
+<iframe src="SRC" style="width:WIDTHpx;height:2000px;border:0;display:block"></iframe></body></html>"""
+
+
 def chromium() -> str | None:
     override = os.environ.get("G2D_CHROMIUM")
     return override if override else next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
@@ -66,3 +83,33 @@ def test_report_renders_in_headless_chromium(built_report, tmp_path):
 
     pixels = imread(shot)
     assert pixels.shape[:2] == (2400, 1400) and float(pixels[..., :3].std()) > 0.05  # not a blank page
+
+
+@pytest.mark.skipif(chromium() is None, reason="headless Chromium not found (install Debian's chromium: "
+                                                "scripts/ensure-chromium.sh, or set G2D_CHROMIUM)")
+@pytest.mark.parametrize("width", [1400, 390])
+def test_report_layout_uses_the_page_on_a_desktop_and_fits_a_phone(built_report, tmp_path, width):
+    """At 1400 px the widest figure fills most of the page (it sat in a third of it before); at a
+    phone's 390 px nothing widens the page (wide figures and tables scroll in their own box), and
+    the one-line summary comes before the first section."""
+    import json
+
+    _, out = built_report
+    probed = tmp_path / "layout.html"
+    probed.write_text(out.read_text().replace("<head>", "<head>" + LAYOUT, 1))
+    frame = tmp_path / "frame.html"
+    frame.write_text(FRAME.replace("SRC", probed.name).replace("WIDTH", str(width)))
+    dom = run_chromium(chromium(), frame.as_uri(), tmp_path / "profile", "--dump-dom",
+                       f"--window-size={max(width, 500) + 40},2100")
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    found = re.search(r'data-layout="([^"]*)"', dom.stdout)
+    assert found, "the layout probe did not run"
+    layout = json.loads(found.group(1).replace("&quot;", '"'))
+    assert layout["viewport"] == width
+    assert layout["page"] <= width  # no horizontal scrolling of the page itself
+    assert layout["figures_past_edge"] == 0
+    assert 0 <= layout["headline_top"] < layout["first_section_top"]
+    if width >= 1000:
+        assert layout["widest"] >= 0.85 * width
+    else:
+        assert layout["widest"] >= 0.8 * width  # readable: at least the screen's width, scrolled sideways

@@ -76,3 +76,48 @@ def test_cli_logs_only_report_and_errors(report_runs, tmp_path, capsys):
     assert err.startswith("error: run folder") and err.count("\n") == 1
     with pytest.raises(G2DError, match="no trained students"):
         build_report([tmp_path], tmp_path / "y.html")
+
+
+def test_the_headline_is_computed_from_the_runs_results(built_report, report_runs):
+    from g2d.report.sections import headline
+
+    _, out = built_report
+    run = load_run(report_runs[0])
+    test, teachers = run.summary["methods"], run.summary["teachers"]
+    line = headline(run)
+    g2d, joint = 100 * test["g2d"]["test"]["accuracy"], 100 * test["joint"]["test"]["accuracy"]
+    assert line.startswith(f"g2d {g2d:.1f} % vs joint {joint:.1f} %; ")
+    ratio = {m: test["joint"]["test"]["modality_accuracy"][m] / teachers[m]["test"]["accuracy"] for m in teachers}
+    neglected = min(ratio, key=ratio.get)  # the modality joint training leaves furthest below its teacher
+    own = 100 * test["g2d"]["test"]["modality_accuracy"][neglected]
+    assert f"; {neglected} modality in-student {own:.1f} % vs teacher " \
+           f"{100 * teachers[neglected]['test']['accuracy']:.1f} %" in line
+    text = out.read_text()
+    assert text.index('class="headline"') < text.index("<h2>")  # first thing under the title
+    assert f"{report_runs[0].name}: {line}" in text  # two runs in this report: each line names its run
+    assert headline(load_run(report_runs[1])).startswith("g2d MAE ")  # regression: its own metric
+
+
+def test_smp_phases_are_named_in_a_legend_beside_the_panel_not_written_on_it(report_runs):
+    from g2d.report.curves import confidence_curves
+
+    runs = [load_run(report_runs[0])]
+    palette = Palette.build(runs[0].modalities, runs[0].methods)
+    fig = confidence_curves(runs, palette)
+    fig.canvas.draw()
+    for ax in fig.axes:
+        assert len(ax.texts) == 0  # no label drawn inside the axes, where it overlapped curves and other labels
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert any(label.startswith("SMP: ") and label.endswith(" learns alone") for label in labels)
+        assert ax.get_legend().get_bbox_to_anchor().x0 >= ax.get_window_extent().x1  # beside, right of the plot
+
+
+def test_a_figure_spans_the_page_width_however_many_panels(report_runs):
+    from g2d.report.curves import confidence_curves, learning_curves
+    from g2d.report.html import png_width
+    from g2d.report.style import render
+
+    runs = [load_run(report_runs[0])]
+    palette = Palette.build(runs[0].modalities, runs[0].methods)
+    for builder in (learning_curves, confidence_curves):  # three panels in a row; one panel alone
+        assert png_width(render(builder(runs, palette))) >= 1300

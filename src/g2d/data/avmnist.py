@@ -24,12 +24,13 @@ from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import (BadSamples, check_not_empty, check_numeric, check_same_counts,
                                require_dir, require_file)
 from g2d.validation import DataError
+from g2d.registry import ConfigPath
 
 MODALITIES = ("image", "audio")
 
 
 class AVMNISTOptions(DatasetOptions):
-    root: str = Field(..., description="folder holding image/, audio/ and *_labels.npy")
+    root: ConfigPath = Field(..., description="folder holding image/, audio/ and *_labels.npy")
     image_shape: list[int] = Field([1, 28, 28], description="per-sample (C, H, W) of the images")
     audio_shape: list[int] = Field([1, 112, 112], description="per-sample (C, H, W) of the spectrograms")
     num_classes: int = Field(10, ge=2)
@@ -97,7 +98,7 @@ def read_split(root: Path, split: str, opts: AVMNISTOptions, bad: BadSamples
 @DATASETS.register("avmnist", options=AVMNISTOptions)
 def avmnist(opts: AVMNISTOptions) -> DataSplits:
     """AV-MNIST-format folder: MNIST-like images + spoken-digit spectrograms, 10 classes."""
-    root = require_dir(Path(opts.root).expanduser(), "data.options.root")
+    root = require_dir(Path(opts.root).expanduser(), "data.options.root", config_path=True)
     bad = BadSamples(opts.skip_bad)
     train_src, train_rows, train_y = read_split(root, "train", opts, bad)
     test_src, test_rows, test_y = read_split(root, "test", opts, bad)

@@ -14,8 +14,8 @@ from g2d.data.image import FramesTransform, ImageTransform
 from g2d.data.preprocessed import default_cache_root
 from g2d.data.registry import DatasetOptions
 from g2d.data.validate import BadSamples
-from g2d.registry import Options
-from g2d.validation import DataError
+from g2d.registry import ConfigPath, Options
+from g2d.validation import RELATIVE_PATHS, DataError
 
 
 def _number_to_name(value: Any) -> Any:
@@ -31,7 +31,7 @@ class CachedLoaderOptions(DatasetOptions):
 
     skip_bad: bool = Field(False, description="drop bad samples (listed in data.json) instead of failing")
     preprocessed_cache: bool = Field(True, description="decode files once and keep the arrays on disk")
-    cache_dir: str | None = Field(None, description="where preprocessed arrays go; default "
+    cache_dir: ConfigPath | None = Field(None, description="where preprocessed arrays go; default "
                                                     "$G2D_CACHE_DIR or ~/.cache/g2d/preprocessed")
     decode_workers: int = Field(0, ge=0, description="processes that decode files when building")
     cache_max_gib: float | None = Field(None, gt=0, description="cap on the preprocessed cache's total size: "
@@ -50,12 +50,12 @@ class CachedLoaderOptions(DatasetOptions):
 class FileLoaderOptions(CachedLoaderOptions):
     """Options of every loader that reads a folder of files."""
 
-    root: str = Field(..., description="folder of the data set")
+    root: ConfigPath = Field(..., description="folder of the data set")
 
     def root_path(self) -> Path:
         root = Path(self.root).expanduser()
         if not root.is_dir():
-            raise DataError(f"data.options.root: folder {str(root)!r} does not exist")
+            raise DataError(f"data.options.root: folder {str(root)!r} does not exist ({RELATIVE_PATHS})")
         return root
 
 

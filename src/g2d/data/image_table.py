@@ -17,10 +17,11 @@ from g2d.data.common import CachedLoaderOptions, ImageOptions, encoder_spec
 from g2d.data.manifest import ManifestOptions, build_manifest, read_manifest
 from g2d.data.registry import DATASETS
 from g2d.validation import DataError
+from g2d.registry import ConfigPath
 
 
 class ImageTableOptions(CachedLoaderOptions):
-    path: str = Field(..., description="CSV with a header row")
+    path: ConfigPath = Field(..., description="CSV with a header row")
     image_column: str = "image"
     feature_columns: list[str] | None = Field(None, description="table columns; default: every column "
                                               "except image, target, split and id")
@@ -28,7 +29,7 @@ class ImageTableOptions(CachedLoaderOptions):
     split_column: str = "split"
     id_column: str = "id"
     test_fraction: float = Field(0.2, gt=0, lt=1, description="carved when there is no split column")
-    base_dir: str | None = Field(None, description="relative image paths start here; default: the CSV's folder")
+    base_dir: ConfigPath | None = Field(None, description="relative image paths start here; default: the CSV's folder")
     image: ImageOptions = Field(default_factory=lambda: ImageOptions(size=96))
     augment: bool = Field(False, description="random crop + flip of training images (teachers run online)")
     width: float = Field(0.5, gt=0, description="MobileNetV2 width multiplier of the default image encoder")

@@ -27,7 +27,8 @@ from g2d.data.preprocessed import Pipeline, Record, TextCell, drop_missing
 from g2d.data.text import TextOptions, TokenizeText, train_tokenizer
 from g2d.data.registry import DATASETS
 from g2d.data.validate import MIN_CLASS_SAMPLES, BadSamples, check_class_support
-from g2d.validation import DataError
+from g2d.validation import RELATIVE_PATHS, DataError
+from g2d.registry import ConfigPath
 
 Kind = Literal["audio", "image", "array", "numbers", "text"]
 SUFFIX_KINDS = {".wav": "audio", ".flac": "audio", ".ogg": "audio", ".jpg": "image", ".jpeg": "image",
@@ -36,7 +37,7 @@ SPLITS = {"train": "train", "val": "val", "valid": "val", "validation": "val", "
 
 
 class ManifestOptions(CachedLoaderOptions):
-    path: str = Field(..., description="manifest file: .csv (with a header) or .jsonl")
+    path: ConfigPath = Field(..., description="manifest file: .csv (with a header) or .jsonl")
     modalities: list[str] = Field(..., min_length=1, description="columns that are modalities")
     columns: dict[str, list[str]] = Field(default_factory=dict, description="modality -> several numeric "
                                           "columns concatenated into one vector (default: its own column)")
@@ -51,7 +52,7 @@ class ManifestOptions(CachedLoaderOptions):
     split_column: str = Field("split", description="train/val/test per row; when absent, test and val are carved")
     id_column: str = Field("id", description="unique sample ids, when the column exists")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="carved when there is no split column")
-    base_dir: str | None = Field(None, description="relative paths start here; default: the manifest's folder")
+    base_dir: ConfigPath | None = Field(None, description="relative paths start here; default: the manifest's folder")
     encoding: str = Field("utf-8", description="text encoding of the manifest (a Python codec name, e.g. latin-1)")
     standardize: bool = Field(True, description="inline numbers: per-feature train mean/std")
     audio: AudioOptions = Field(default_factory=AudioOptions)
@@ -101,7 +102,7 @@ class ManifestOptions(CachedLoaderOptions):
 def read_manifest(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
     """(columns, [(where, row)]) of a CSV (header + rows) or JSONL manifest in ``encoding``."""
     if not path.is_file():
-        raise DataError(f"data.options.path: manifest {str(path)!r} does not exist")
+        raise DataError(f"data.options.path: manifest {str(path)!r} does not exist ({RELATIVE_PATHS})")
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         rows, columns = [], []
         try:

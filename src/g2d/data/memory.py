@@ -28,7 +28,8 @@ from g2d.data.mapped import MappedArrayDataset, Standardise, check_finite_chunke
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import (MIN_CLASS_SAMPLES, check_class_support, check_finite_rows, check_not_empty,
                                check_numeric, check_same_counts)
-from g2d.validation import DataError
+from g2d.validation import RELATIVE_PATHS, DataError
+from g2d.registry import ConfigPath
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
@@ -147,7 +148,7 @@ def save_arrays(path: str | Path, inputs: Mapping[str, Any], labels: Any, split:
 
 
 class ArraysOptions(DatasetOptions):
-    path: str | None = Field(None, description=".npz with one array per modality, labels and optional split; "
+    path: ConfigPath | None = Field(None, description=".npz with one array per modality, labels and optional split; "
                                                "null: in-memory splits passed to the API")
     modalities: list[str] = Field(..., min_length=1)
     task_type: Literal["classification", "regression"] = "classification"
@@ -172,7 +173,7 @@ def arrays(opts: ArraysOptions) -> DataSplits:
                         "from g2d.data.memory.from_arrays(...) to the API as splits=, or save_arrays() to an .npz")
     path = Path(opts.path).expanduser()
     if not path.is_file():
-        raise DataError(f"data.options.path: file {str(path)!r} does not exist")
+        raise DataError(f"data.options.path: file {str(path)!r} does not exist ({RELATIVE_PATHS})")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in opts.modalities + ["labels"] if k not in data.files]

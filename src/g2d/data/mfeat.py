@@ -20,13 +20,14 @@ from g2d.data.memory import from_arrays
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import check_finite_rows, check_same_counts, require_dir, require_file
 from g2d.validation import DataError
+from g2d.registry import ConfigPath
 
 View = Literal["fac", "fou", "kar", "mor", "pix", "zer"]
 VIEWS: tuple[str, ...] = ("fac", "fou", "kar", "mor", "pix", "zer")
 
 
 class MfeatOptions(DatasetOptions):
-    root: str = Field(..., description="folder with mfeat-<view>.csv (e.g. ../shared/data/mfeat)")
+    root: ConfigPath = Field(..., description="folder with mfeat-<view>.csv (e.g. ../shared/data/mfeat)")
     views: list[View] = Field(list(VIEWS), min_length=2, description="views to use as modalities, in order")
     test_fraction: float = Field(0.25, gt=0, lt=1, description="carved, seeded and stratified")
     standardize: bool = Field(True, description="per-feature train mean/std")
@@ -58,7 +59,7 @@ def read_view(path: Path) -> tuple[np.ndarray, np.ndarray]:
 @DATASETS.register("mfeat", options=MfeatOptions)
 def mfeat(opts: MfeatOptions) -> DataSplits:
     """UCI Multiple Features: up to six views of handwritten digits, one modality each."""
-    root = require_dir(Path(opts.root).expanduser(), "data.options.root")
+    root = require_dir(Path(opts.root).expanduser(), "data.options.root", config_path=True)
     features, labels = {}, None
     for view in opts.views:
         x, y = read_view(root / f"mfeat-{view}.csv")

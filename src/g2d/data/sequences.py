@@ -22,12 +22,13 @@ from g2d.data.common import carve_indices, encoder_spec, finish_splits, scale_ta
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import BadSamples, check_numeric, check_same_counts, check_unique, require_file
 from g2d.validation import DataError
+from g2d.registry import ConfigPath
 
 Split = dict[str, Any]  # modality -> list of (T, F) arrays, "labels" -> (N,), "ids" -> list[str]
 
 
 class SequenceOptions(DatasetOptions):
-    root: str = Field(..., description="folder of the split files")
+    root: ConfigPath = Field(..., description="folder of the split files")
     modalities: list[str] = Field(..., min_length=1, description="modality keys, e.g. [text, audio, vision]")
     format: Literal["npz", "pickle"] = "npz"
     train_file: str = "train.npz"

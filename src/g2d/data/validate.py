@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from g2d.validation import DataError
+from g2d.validation import RELATIVE_PATHS, DataError
 
 
 @dataclass
@@ -40,9 +40,12 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def require_dir(path: Path, what: str) -> Path:
+def require_dir(path: Path, what: str, config_path: bool = False) -> Path:
+    """The folder exists, or a DataError naming ``what``; ``config_path``: ``path`` came from a config's
+    path option, so the message says where relative paths start."""
     if not path.is_dir():
-        raise DataError(f"{what}: folder {str(path)!r} does not exist")
+        hint = f" ({RELATIVE_PATHS})" if config_path else ""
+        raise DataError(f"{what}: folder {str(path)!r} does not exist{hint}")
     return path
 
 

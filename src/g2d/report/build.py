@@ -59,15 +59,19 @@ def build_report(run_dirs: list[str | Path], out: str | Path, *, posthoc: bool =
     run_dirs = [p for p in run_dirs if not tuning.is_tune_run(p)]
     body = [_tuning_section(p, label, f"tuning_history{'' if len(studies) == 1 else f'_{i + 1}'}", fig_dir, report)
             for i, (p, label) in enumerate(zip(studies, unique_labels(studies) if studies else []))]
+    headlines: list[str] = []
     if run_dirs:
-        body = _run_sections(run_dirs, fig_dir, report, posthoc, device, refresh) + body
+        runs = _load_runs(run_dirs, report, posthoc, device, refresh)
+        lines = [(run.label, sections.headline(run)) for run in runs]
+        headlines = [f"{label}: {line}" if len(runs) > 1 else line for label, line in lines if line]
+        body = _run_sections(runs, fig_dir, report) + body
     if report.notes:
         body.append(section("notes", "Notes", "What could not be shown, and why.",
                             "<ul>" + "".join(f"<li>{esc(n)}</li>" for n in report.notes) + "</ul>"))
     names = unique_labels([Path(p) for p in [*run_dirs, *studies]])
     subtitle = (f"{len(names)} run(s): {', '.join(names)} · generated "
                 f"{time.strftime('%Y-%m-%d %H:%M')} by g2d report")
-    io.write_text(out, page(title or "g2d report", subtitle, body))
+    io.write_text(out, page(title or "g2d report", subtitle, body, headlines))
     out.chmod(0o644)  # a report is meant to be shared (atomic writes create 0600 files)
     return report
 
@@ -85,8 +89,9 @@ def _tuning_section(path: Path, label: str, name: str, fig_dir: Path, report: Re
                    body + tuning.trials_table(summary))
 
 
-def _run_sections(run_dirs: list[str | Path], fig_dir: Path, report: Report, posthoc: bool, device: str | None,
-                  refresh: bool) -> list[str]:
+def _load_runs(run_dirs: list[str | Path], report: Report, posthoc: bool, device: str | None,
+               refresh: bool) -> list[RunRecord]:
+    """Each run folder read back, with its checkpoint analyses when ``posthoc``."""
     runs = [load_run(p, label) for p, label in zip(run_dirs, unique_labels([Path(p) for p in run_dirs]))]
     for run in runs:
         if posthoc:
@@ -95,6 +100,10 @@ def _run_sections(run_dirs: list[str | Path], fig_dir: Path, report: Report, pos
             except G2DError as err:
                 run.notes.append(f"checkpoint analyses skipped: {err}")
         report.notes += [f"{run.label}: {n}" for n in run.notes]
+    return runs
+
+
+def _run_sections(runs: list[RunRecord], fig_dir: Path, report: Report) -> list[str]:
     palette = Palette.build((m for r in runs for m in r.modalities), (m for r in runs for m in r.methods))
     fig = lambda name, builder, missing: _figure(name, builder, runs, palette, fig_dir, report, missing)  # noqa: E731
     no_teacher = "no student was trained with teachers available (analysis.track and a teachers/ folder)"

@@ -1,5 +1,5 @@
 """Figures of the selected checkpoints on the test split (from :mod:`g2d.analysis.posthoc`):
-the modality-gap projection and the missing-modality curve. One column per run."""
+the modality-gap projection and the missing-modality curve. One row of panels per run."""
 from __future__ import annotations
 
 from matplotlib.figure import Figure
@@ -21,10 +21,10 @@ def gap_projection(runs: list[RunRecord], palette: Palette) -> Figure | None:
     methods = _with(runs, "projection")
     if not methods:
         return None
-    fig, axes = new_figure(len(methods), len(runs), width=3.8, height=3.3)
+    fig, axes = new_figure(len(runs), len(methods), width=4.2, height=3.6)
     for j, run in enumerate(runs):
         for i, method in enumerate(methods):
-            ax = axes[i][j]
+            ax = axes[j][i]
             test = run.posthoc.get(method, {}).get("test", {})
             proj = test.get("projection")
             if not proj:

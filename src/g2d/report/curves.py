@@ -1,8 +1,9 @@
 """Figures over training epochs, read from the logs: learning curves, teacher confidence ρ^m with
-the SMP phases, feature alignment, confidence ratio, modality gap. One column per run."""
+the SMP phases, feature alignment, confidence ratio, modality gap. One row of panels per run."""
 from __future__ import annotations
 
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from g2d.analysis.logs import series, smp_schedule
@@ -38,14 +39,14 @@ def off(ax, text: str = "not recorded") -> None:
 
 @styled
 def learning_curves(runs: list[RunRecord], palette: Palette) -> Figure:
-    """Validation metric per epoch: fused (top row) and each modality's own output z_s^m; stars
+    """Validation metric per epoch: fused (first panel) and each modality's own output z_s^m; stars
     mark the selected epoch, the dashed line the modality's unimodal teacher at its selected epoch."""
-    rows = 1 + max(len(r.modalities) for r in runs)
-    fig, axes = new_figure(rows, len(runs))
+    cols = 1 + max(len(r.modalities) for r in runs)
+    fig, axes = new_figure(len(runs), cols)
     for j, run in enumerate(runs):
         key, k = run.key_metric, scale(run.key_metric)
-        for i in range(rows):
-            ax = axes[i][j]
+        for i in range(cols):
+            ax = axes[j][i]
             if i > len(run.modalities):
                 ax.set_axis_off()
                 continue
@@ -69,31 +70,42 @@ def learning_curves(runs: list[RunRecord], palette: Palette) -> Figure:
 @styled
 def confidence_curves(runs: list[RunRecord], palette: Palette) -> Figure | None:
     """Teachers' confidence ρ^m on the training batches, per epoch; shaded: the SMP phases, in
-    the colour of the modality that was prioritised (the only encoder learning)."""
+    the colour of the modality that was prioritised (the only encoder learning), named in the legend."""
     has = lambda r, m: any(row.get("confidence") for row in r.histories[m])  # noqa: E731
     methods = _methods(runs, has)
     if not methods:
         return None
-    fig, axes = new_figure(len(methods), len(runs))
+    fig, axes = new_figure(len(runs), len(methods))
     for j, run in enumerate(runs):
         for i, method in enumerate(methods):
-            ax = axes[i][j]
+            ax = axes[j][i]
             if method not in run.methods or not has(run, method):
                 off(ax, f"{method}: no teacher confidence")
                 continue
             history = run.histories[method]
-            for span in smp_schedule(history):
-                colour = palette.modality(span["modality"])
-                ax.axvspan(span["start"] - 0.5, span["end"] + 0.5, color=colour, alpha=0.13, lw=0)
-                ax.text((span["start"] + span["end"]) / 2, 1.0, f"SMP: {span['modality']} learns",
-                        transform=ax.get_xaxis_transform(), ha="center", va="top", fontsize=7.5, color=colour)
             for mod in run.modalities:
                 x, y = series(history, "confidence", mod)
                 ax.plot(x, y, color=palette.modality(mod), label=mod, lw=1.6, marker="o", ms=2.5)
+            phases = smp_phase_patches(ax, smp_schedule(history), palette)
             ax.set_title(f"{run.label}: {method}")
             what = "mean p(true label)" if run.task == "classification" else "1 − mean |error|"
-            _finish(ax, "epoch", rf"teacher confidence $\rho^m$ ({what})")
+            _finish(ax, "epoch", rf"teacher confidence $\rho^m$ ({what})", legend=False)
+            # beside the panel, not on it: short adjacent phases never overlap a label or a curve
+            ax.legend(handles=ax.get_legend_handles_labels()[0] + phases, frameon=False, loc="upper left",
+                      bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
+
+
+def smp_phase_patches(ax, spans: list[dict], palette: Palette) -> list[Patch]:
+    """Shade each SMP phase in its prioritised modality's colour; one legend entry per modality
+    that was prioritised (a shaded band carries no text of its own)."""
+    seen: dict[str, Patch] = {}
+    for span in spans:
+        colour = palette.modality(span["modality"])
+        ax.axvspan(span["start"] - 0.5, span["end"] + 0.5, color=colour, alpha=0.13, lw=0)
+        seen.setdefault(span["modality"], Patch(facecolor=colour, alpha=0.3, lw=0,
+                                                label=f"SMP: {span['modality']} learns alone"))
+    return list(seen.values())
 
 
 def _per_modality_curves(runs: list[RunRecord], palette: Palette, key: str, ylabel: str,
@@ -102,11 +114,11 @@ def _per_modality_curves(runs: list[RunRecord], palette: Palette, key: str, ylab
     methods = _methods(runs, has)
     if not methods:
         return None
-    rows = max(len(r.modalities) for r in runs)
-    fig, axes = new_figure(rows, len(runs))
+    cols = max(len(r.modalities) for r in runs)
+    fig, axes = new_figure(len(runs), cols)
     for j, run in enumerate(runs):
-        for i in range(rows):
-            ax = axes[i][j]
+        for i in range(cols):
+            ax = axes[j][i]
             if i >= len(run.modalities):
                 ax.set_axis_off()
                 continue

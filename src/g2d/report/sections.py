@@ -160,3 +160,38 @@ def cost_table(runs: list[RunRecord]) -> str:
                   "device", "steps / epoch"]
         cards.append(card(run.label, table(header, rows)))
     return row(cards)
+
+
+def _value(metric: str, value: float) -> str:
+    return f"{100 * value:.1f} %" if metric == "accuracy" else f"{METRIC_LABELS.get(metric, metric).split(' ')[0]} {value:.4g}"
+
+
+def headline(run: RunRecord) -> str | None:
+    """One line computed from the run's test results (selected checkpoints): the G2D student (or
+    the best one) against joint training on the fused metric, then the modality joint training
+    neglects most — lowest own-output metric relative to its teacher — inside that student against
+    its unimodal teacher (and inside joint). None when the run has nothing to compare."""
+    metric, methods = run.key_metric, run.summary["methods"]
+    fused = {m: r["test"].get(metric) for m, r in methods.items() if r["test"].get(metric) is not None}
+    if not fused:
+        return None
+    better = max if higher_is_better(metric) else min
+    main = "g2d" if "g2d" in fused else better(fused, key=fused.get)
+    line = f"{main} {_value(metric, fused[main])}"
+    if "joint" in fused and main != "joint":
+        line += f" vs joint {_value(metric, fused['joint'])}"
+    own = lambda m: methods[m]["test"].get(f"modality_{metric}", {})  # noqa: E731
+    teachers = {mod: t["test"][metric] for mod, t in run.summary["teachers"].items()
+                if t.get("test", {}).get(metric) is not None and mod in own(main)}
+    if not teachers:
+        return line
+    reference = "joint" if "joint" in fused and set(teachers) <= set(own("joint")) else main
+    # how far each modality's own output falls short of its teacher inside the reference student
+    shortfall = {mod: (own(reference)[mod] / t if higher_is_better(metric) else t / own(reference)[mod])
+                 if t and own(reference)[mod] else 1.0 for mod, t in teachers.items()}
+    mod = min(shortfall, key=shortfall.get)
+    line += (f"; {mod} modality in-student {_value(metric, own(main)[mod])} vs teacher "
+             f"{_value(metric, teachers[mod])}")
+    if reference == "joint" and main != "joint":
+        line += f" (joint {_value(metric, own('joint')[mod])})"
+    return line

@@ -66,8 +66,18 @@ def styled(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def new_figure(rows: int, cols: int, width: float = 4.2, height: float = 2.9) -> tuple[Figure, list[list]]:
-    """A figure of ``rows × cols`` panels (always a 2-D list of axes)."""
+#: Width in inches of a figure that spans the report's page (≈ 1390 px at the 110 dpi of :func:`render`);
+#: the page shows every figure at most at its natural size, so this is how wide figures appear.
+PAGE_WIDTH = 12.6
+
+
+def new_figure(rows: int, cols: int, width: float | None = None, height: float = 2.9) -> tuple[Figure, list[list]]:
+    """A figure of ``rows × cols`` panels (always a 2-D list of axes). Without ``width``, the panels
+    share :data:`PAGE_WIDTH` (at least 3.2 in each), and a panel alone on its row gets taller, so a
+    figure fills the page instead of a narrow column."""
+    if width is None:
+        width = max(3.2, PAGE_WIDTH / cols)
+        height = max(height, min(0.33 * width, 4.2))
     fig = Figure(figsize=(width * cols, height * rows + 0.4), layout="constrained")
     axes = fig.subplots(rows, cols, squeeze=False)
     return fig, [list(r) for r in axes]

@@ -27,7 +27,7 @@ def load_tune(path: str | Path) -> dict[str, Any]:
 def history_figure(summary: dict[str, Any]) -> Figure:
     """Objective (validation metric at each trial's selected epoch) per trial, the best so far as a
     line; pruned trials at their last reported value, grey."""
-    fig, axes = new_figure(1, 1, width=6.0, height=3.2)
+    fig, axes = new_figure(1, 1, height=3.2)
     ax = axes[0][0]
     maximize = summary["direction"] == "maximize"
     best, xs, ys = None, [], []
