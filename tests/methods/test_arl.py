@@ -56,4 +56,4 @@ def test_gamma_weighs_the_unimodal_terms_after_start() -> None:
     _, after = b.step(epoch=2)
     # same model, same batch, balanced κ = the plain model: the unimodal term is 4× the γ = 1 one
     assert float(after["unimodal"].detach()) == pytest.approx(4 * float(before["unimodal"].detach()), rel=1e-5)
-    assert float(after["task"].detach()) == pytest.approx(float(before["task"]), rel=1e-5)
+    assert float(after["task"].detach()) == pytest.approx(float(before["task"].detach()), rel=1e-5)
