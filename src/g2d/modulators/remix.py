@@ -40,10 +40,12 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
+from g2d import distributed
 from g2d.data.base import Batch, MultimodalDataset
 from g2d.modulators.base import MODULATORS, Modulator, ModulatorContext, StepState
 from g2d.registry import ExperimentContext, Options
 from g2d.scoring import confidence_means
+from g2d.validation import ConfigError
 
 
 class RemixOptions(Options):
@@ -140,6 +142,9 @@ class DataRemixing(Modulator):
     def split_batch(self, state: StepState) -> list[StepState] | None:
         if state.epoch < self.start_epoch:
             return None
+        if distributed.current().enabled:
+            raise ConfigError("remix splits each batch into per-modality sub-steps, whose number differs between "
+                              "ranks; it does not run under DDP (torchrun): train on one process")
         if self.assigned_epoch != state.epoch:
             self.reassign(state.batch.target.device)
             self.assigned_epoch = state.epoch
