@@ -116,3 +116,11 @@ def test_remix_refuses_regression() -> None:
     with pytest.raises(Exception, match="classification"):
         tiny_config(data__options={"num_train": 64, "num_val": 16, "num_test": 16, "dim": 8, "task_type": "regression"},
                     method={"name": "remix", "options": {}})
+
+
+def test_a_short_run_still_warms_up_for_one_epoch() -> None:
+    # 1/6 of 3 epochs rounds to 0: the assignment of an untrained model would starve the strong modality
+    built = tiny("remix", epochs=3)
+    assert remixer(built).start_epoch == 1
+    assert built.method.split_batch(built.state(epoch=0)) is None
+    assert tiny("remix", {"warmup": 0.0}, epochs=3).method.modulators[0].start_epoch == 0

@@ -50,7 +50,7 @@ from g2d.validation import ConfigError
 
 class RemixOptions(Options):
     warmup: float = Field(1 / 6, ge=0, lt=1, description="fraction of the student epochs trained jointly before "
-                          "the first reassignment (paper: 10 of 60 epochs)")
+                          "the first reassignment, at least one epoch unless 0 (paper: 10 of 60 epochs)")
 
     def check_against(self, context: ExperimentContext) -> None:
         if context.task != "classification":
@@ -107,7 +107,7 @@ class DataRemixing(Modulator):
         if train_data is None:
             raise ValueError("remix needs the training split to assign samples (context.train_data)")
         self.modalities, self.model, self.train_data = modalities, model, train_data
-        self.start_epoch = round(warmup * epochs)
+        self.start_epoch = max(1, round(warmup * epochs)) if warmup > 0 else 0  # a warm-up is >= 1 epoch
         self.assignment: Tensor | None = None  # (N,) modality index per training sample
         self.assigned_epoch: int | None = None
         self.silenced: frozenset[str] = frozenset()
