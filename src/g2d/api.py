@@ -336,13 +336,18 @@ def with_method(config: ExperimentConfig, spec: MethodSpec) -> ExperimentConfig:
 
 
 def run_methods(config: ExperimentConfig, run_dir: str | Path, methods: list[MethodSpec], *,
-                progress: bool = True, splits: DataSplits | None = None) -> dict[str, Any]:
-    """Teachers once, cache once, then one student per method; returns and writes summary.json."""
+                progress: bool = True, splits: DataSplits | None = None,
+                reuse_teachers: bool = False) -> dict[str, Any]:
+    """Teachers once, cache once, then one student per method; returns and writes summary.json.
+    ``reuse_teachers``: load the run's trained teachers when every modality has one (checked against
+    the config and data), so students added later share the earlier students' teachers and cache."""
     run_dir = Path(run_dir)
     configs = {spec.label: with_method(config, spec) for spec in methods}  # validate all first
     splits = splits or load_data(config)
     start = time.perf_counter()
-    teachers = train_teachers(config, run_dir, splits, progress=progress)
+    trained = all((run_dir / "teachers" / m / "card.json").exists() for m in splits.info.modalities)
+    teachers = load_teachers(config, splits, run_dir / "teachers") if reuse_teachers and trained else \
+        train_teachers(config, run_dir, splits, progress=progress)
     summary: dict[str, Any] = {"methods": {}, "teachers": {}, "seed": config.seed,
                                "modalities": list(splits.info.modalities), "task": splits.info.task}
     for m, t in teachers.items():

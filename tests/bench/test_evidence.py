@@ -61,10 +61,10 @@ def test_suite_cells_run_on_the_executor_a_failed_cell_is_named_and_finished_cel
 
     real = evidence.run_methods
 
-    def fails_on_bad(config, out, specs, progress):
+    def fails_on_bad(config, out, specs, progress, **kwargs):
         if Path(out).parent.name == "bad":
             raise RuntimeError("boom")
-        return real(config, out, specs, progress=progress)
+        return real(config, out, specs, progress=progress, **kwargs)
 
     monkeypatch.setattr(evidence, "run_methods", fails_on_bad)
     config = tiny_config(teachers__epochs=1, student__epochs=1)
@@ -80,3 +80,66 @@ def test_suite_cells_run_on_the_executor_a_failed_cell_is_named_and_finished_cel
     again, _ = evidence.run_suite({"good": config}, args)  # read back from the cell files, not retrained
     assert again["good"][0]["reused"] is True
     assert again["good"][0]["methods"] == results["good"][0]["methods"]
+
+
+# ---- the 2025 methods: choice on validation, paired Δ to joint and to G2D ------------------------
+def scored(val: dict[str, float], test: dict[str, float]) -> dict:
+    return {"methods": {m: {"val": {"accuracy": val[m]}, "test": {"accuracy": test[m]}} for m in val}}
+
+
+def test_contenders_are_chosen_by_mean_validation_rank_never_by_test():
+    from g2d.bench.evidence import select_contenders
+
+    # set "a": arl > dgl > aug; set "b": dgl > aug > arl. Test accuracy says the opposite (aug best).
+    a = [scored({"arl": 0.9, "dgl": 0.8, "aug": 0.7}, {"arl": 0.1, "dgl": 0.2, "aug": 0.99})] * 2
+    b = [scored({"arl": 0.5, "dgl": 0.7, "aug": 0.6}, {"arl": 0.1, "dgl": 0.2, "aug": 0.99})] * 2
+    chosen, rank = select_contenders({"a": a, "b": b}, ["remix", "arl", "dgl", "aug"])
+    assert rank == {"arl": 2.0, "dgl": 1.5, "aug": 2.5}  # remix was not trained everywhere: not eligible
+    assert chosen == ["dgl", "arl"]
+    # a tie in mean rank goes to the higher mean validation accuracy
+    c = [scored({"arl": 0.9, "dgl": 0.8}, {"arl": 0, "dgl": 0})]
+    d = [scored({"arl": 0.1, "dgl": 0.3}, {"arl": 0, "dgl": 0})]
+    assert select_contenders({"c": c, "d": d}, ["arl", "dgl"], k=1)[0] == ["dgl"]  # 0.55 > 0.5
+    assert select_contenders({}, ["arl"]) == ([], {})
+
+
+def test_contender_table_pairs_each_contender_with_joint_and_g2d():
+    from g2d.bench.evidence import contender_table
+
+    cells = [scored({"joint": 0.80, "g2d": 0.85, "dgl": 0.82}, {"joint": 0.80, "g2d": 0.85, "dgl": 0.82}),
+             scored({"joint": 0.81, "g2d": 0.86, "dgl": 0.85}, {"joint": 0.81, "g2d": 0.86, "dgl": 0.85})]
+    text = contender_table({"set": cells}, ["dgl"])
+    assert "| data set | joint | g2d | dgl | Δ dgl − joint [95% CI] | Δ dgl − g2d [95% CI] |" in text
+    # Δ to joint: +2, +4 -> +3.0; Δ to g2d: -3, -1 -> -2.0 (t(0.975,1) = 12.706, s = 1.41 points)
+    half = 12.706 * math.sqrt(2) / math.sqrt(2)
+    assert f"| +3.0 [{3 - half:+.1f}, {3 + half:+.1f}] | -2.0 [{-2 - half:+.1f}, {-2 + half:+.1f}] |" in text
+
+
+def test_tiny_suite_trains_the_contenders_on_the_cells_teachers_and_reports_them(tmp_path):
+    import argparse
+
+    from g2d.bench import evidence
+    from tests.conftest import tiny_config
+
+    config = tiny_config(teachers__epochs=1, student__epochs=2)
+    common = dict(seeds=[0, 1], out=str(tmp_path), executor="local", workers=1, threads=1, ray_address=None)
+    first, _ = evidence.run_suite({"set": config}, argparse.Namespace(methods=["joint", "g2d"], **common))
+    teacher = tmp_path / "set" / "seed-0" / "teachers"
+    stamps = {p: p.stat().st_mtime_ns for p in teacher.glob("*/model.safetensors")}
+    assert stamps
+    everything = [s.label for s in evidence.methods() if s.label in
+                  ["joint", "g2d", *evidence.CANDIDATES, evidence.COMPOSED]]
+    args = argparse.Namespace(methods=everything, width=0.0625, teacher_epochs=1, av_epochs=2, mfeat_epochs=2,
+                              fusion="concat", decay_at=0.0, **common)
+    results, failed = evidence.run_suite({"set": config}, args)
+    assert not failed
+    # the contenders were added to the same cells: the seed's teachers were loaded, not retrained
+    assert {p: p.stat().st_mtime_ns for p in teacher.glob("*/model.safetensors")} == stamps
+    assert results["set"][0]["methods"]["joint"] == first["set"][0]["methods"]["joint"]
+    assert set(results["set"][0]["methods"]) == set(everything)
+    text = evidence.report(results, args, 60.0)
+    chosen, _ = evidence.select_contenders(results, evidence.CANDIDATES)
+    assert len(chosen) == 2 and set(chosen) <= set(evidence.CANDIDATES)
+    assert "#### The 2025 methods: the best two on validation" in text
+    assert f"Δ {chosen[0]} − g2d [95% CI]" in text and "Δ g2d+remix − joint [95% CI]" in text
+    assert "(chosen)" in text

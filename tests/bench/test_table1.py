@@ -40,7 +40,11 @@ def test_columns_are_the_papers() -> None:
     assert [c.title for c in COLUMNS] == ["Joint", "MSES", "MSLR", "AGM", "PMR", "OGM-GE", "MLA", "MMPareto",
                                           "ReconBoost", "DLMG", "UMT", "DI-MML", "G2D", "MMCosine", "OPM", "G-Blend",
                                           "CML", "Re-learning", "Sample-val", "Modality-val", "MBSD", "AMCo",
-                                          "Greedy"]
+                                          "Greedy", "Remix", "Joint+Remix", "G2D+Remix", "DGL", "InfoReg", "ARL",
+                                          "AUG"]
+    aug = next(c for c in COLUMNS if c.method == "aug")
+    assert aug.overrides == {"model.fusion": {"name": "shared", "options": {}}}
+    assert next(c for c in COLUMNS if c.title == "G2D+Remix").key == "g2d+remix"  # a composition is a column
     mla = next(c for c in COLUMNS if c.method == "mla")
     assert mla.overrides == {"model.fusion": {"name": "shared", "options": {}}}
     cosine = next(c for c in COLUMNS if c.key == "mmcosine")  # a fusion: joint training on the cosine head

@@ -15,7 +15,7 @@ from g2d.trainer import Trainer
 from tests.methods.tiny import FakeTeachers, tiny_model, tiny_splits
 
 EPOCHS = 8
-FUSION = {"mla": "shared"}  # MLA's shared classifier is its architecture (paper setting)
+FUSION = {"mla": "shared", "aug": "shared"}  # MLA's and AUG's shared classifier is their architecture (paper setting)
 
 
 def train_tiny(method: str, fusion: str = "concat") -> tuple[Trainer, dict[str, torch.Tensor]]:

@@ -23,6 +23,14 @@ own epochs, teachers stop early on validation, late fusion (the paper's choice; 
 for the other), Adam at a constant rate (``--decay-at 0.5``: ×0.1 at the end of the paper's SMP
 phase, which in a short budget kept the audio encoder the paper's ranking froze from ever
 recovering).
+
+The 2025 methods (in ``--methods`` by default): Data Remixing, DGL, InfoReg, ARL and AUG train
+in every cell on the same teachers and cache as the columns above (a cell's teachers are trained
+once; methods added later load them). The best two of them are chosen on the suite's
+*validation* results (:func:`select_contenders`) and shown with ``g2d+remix`` beside joint and
+G2D: each with its paired difference to joint and to G2D and the 95 % intervals. Every student
+uses the suite's fusion (AUG's added learners get classifiers of their own on a fusion without a
+shared head).
 """
 from __future__ import annotations
 
@@ -52,7 +60,7 @@ T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8
 SETS = ["av-5db", "av-10db", "cremad-digits", "mfeat-pix-mor", "mfeat-fac-fou-mor"]
 
 
-def methods() -> list[MethodSpec]:
+def base_methods() -> list[MethodSpec]:
     """The suite's columns: baselines, the paper's G2D, the project's SMP with the paper's fused-output
     distillation (``g2d-fused``, the default until the per-modality term won here) and today's ``g2d``."""
     paper_loss = {"beta": 1.0, "gamma": 0.0}
@@ -61,6 +69,22 @@ def methods() -> list[MethodSpec]:
             MethodSpec("g2d-fused", "g2d", paper_loss),
             MethodSpec("g2d", "g2d", {}),
             MethodSpec("umt", "umt")]
+
+
+#: The 2025 methods the best two are chosen from, on validation (:func:`select_contenders`).
+CANDIDATES = ["remix", "dgl", "inforeg", "arl", "aug"]
+#: Always shown beside the chosen two: G2D with Data Remixing composed onto it.
+COMPOSED = "g2d+remix"
+
+
+def contender_methods() -> list[MethodSpec]:
+    """The 2025 methods with their papers' defaults, and ``g2d+remix``."""
+    return [MethodSpec(name, name) for name in CANDIDATES] + [MethodSpec.parse(COMPOSED)]
+
+
+def methods() -> list[MethodSpec]:
+    """Every column the suite can train: the base columns, then the contenders."""
+    return base_methods() + contender_methods()
 
 
 @dataclass(frozen=True)
@@ -134,7 +158,8 @@ def ensure_cremad_digits(paths: dict[str, Path], folder: Path) -> Path:
 
 
 # ---- running: one cell = one data set × one seed (teachers once, then every method) ------------
-def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, Any]]], threads: int) -> dict[str, Any]:
+def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, Any], list[dict[str, Any]]]],
+             threads: int) -> dict[str, Any]:
     """Train one seed of one data set; methods already in its summary.json are read back, only the
     missing ones are trained (a new column costs only its own students)."""
     import torch
@@ -146,8 +171,10 @@ def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, A
     if not missing:
         return done | {"reused": True}
     config = parse_config(json.loads(config_json), "evidence cell")
-    summary = run_methods(config, out, missing, progress=False)
+    summary = run_methods(config, out, missing, progress=False, reuse_teachers=True)  # the cell's teachers and cache
     summary["methods"] = done["methods"] | summary["methods"]
+    if done["methods"]:  # the teachers were loaded, not trained: keep the time they took when trained
+        summary["teachers_wall_s"] = done.get("teachers_wall_s", summary["teachers_wall_s"])
     summary["schedules"] = done.get("schedules", {}) | {s.label: schedule(Path(out) / "students" / s.label)
                                                         for s in missing}
     io.write_json(summary_path, summary)
@@ -196,7 +223,7 @@ def run_suite(configs: dict[str, ExperimentConfig],
     """Every data set × seed as a cell on the chosen executor (``--executor``/``--workers``), then one
     diagnosis cell per data set; the finished cells by data set, and the failed ones (name -> error),
     which are printed by name and left out of the tables."""
-    specs = [(s.label, s.method, s.options) for s in methods() if s.label in args.methods]
+    specs = [(s.label, s.method, s.options, s.modulators) for s in methods() if s.label in args.methods]
     run = executor_options(args)
     out = Path(args.out)
     cells = [Cell(f"{name}.seed-{seed}", {"config": config.model_dump(mode="json") | {"seed": seed},
@@ -281,16 +308,88 @@ def diagnosis_table(results: dict[str, list[dict[str, Any]]]) -> str:
                            "teacher ρ (train)", "teacher val acc.", "paper ranking agrees"], rows)
 
 
+def select_contenders(results: dict[str, list[dict[str, Any]]], candidates: list[str],
+                      k: int = 2) -> tuple[list[str], dict[str, float]]:
+    """The ``k`` best ``candidates`` on the suite's VALIDATION accuracy (test results are never read).
+
+    Rule: on each data set, a candidate's score is its validation accuracy (at its selected epoch)
+    averaged over the seeds; the candidates are ranked per data set (1 = best, ties share the mean
+    rank); the chosen are the ``k`` with the lowest mean rank over the data sets, ties broken by the
+    higher mean validation accuracy, then by name. Ranks, not raw accuracies, so that no single data
+    set's scale decides. Only candidates trained in every cell of every data set take part. Returns
+    the chosen (best first) and every eligible candidate's mean rank."""
+    eligible = [c for c in candidates
+                if results and all(c in cell["methods"] for cells in results.values() for cell in cells)]
+    if not eligible:
+        return [], {}
+    ranks: dict[str, list[float]] = {c: [] for c in eligible}
+    means: dict[str, list[float]] = {c: [] for c in eligible}
+    for cells in results.values():
+        val = {c: statistics.mean(cell["methods"][c]["val"]["accuracy"] for cell in cells) for c in eligible}
+        for c in eligible:
+            better = sum(v > val[c] for v in val.values())
+            tied = sum(v == val[c] for v in val.values())  # itself included
+            ranks[c].append(better + (tied + 1) / 2)
+            means[c].append(val[c])
+    mean_rank = {c: statistics.mean(r) for c, r in ranks.items()}
+    order = sorted(eligible, key=lambda c: (mean_rank[c], -statistics.mean(means[c]), c))
+    return order[:k], mean_rank
+
+
+def selection_table(results: dict[str, list[dict[str, Any]]], candidates: list[str], chosen: list[str],
+                    mean_rank: dict[str, float]) -> str:
+    """Validation accuracy of every 2025 candidate per data set (the basis of the choice) and its mean rank."""
+    present = [c for c in candidates if c in mean_rank]
+    rows = [[name] + [pct([cell["methods"][c]["val"]["accuracy"] for cell in cells]) for c in present]
+            for name, cells in results.items()]
+    rows.append(["mean rank"] + [f"{mean_rank[c]:.1f}" + (" (chosen)" if c in chosen else "") for c in present])
+    return markdown_table(["data set (validation %)"] + present, rows)
+
+
+def delta_cell(ours: list[float], theirs: list[float]) -> str:
+    """Paired mean difference in points with its 95 % interval, e.g. ``+1.2 [-0.3, +2.7]``."""
+    mean, half = paired_ci([a - b for a, b in zip(ours, theirs)])
+    return f"{100 * mean:+.1f} [{100 * (mean - half):+.1f}, {100 * (mean + half):+.1f}]"
+
+
+def contender_table(results: dict[str, list[dict[str, Any]]], contenders: list[str]) -> str:
+    """Test accuracy of joint, G2D and each contender; each contender's paired Δ to joint and to G2D."""
+    shown = ["joint", "g2d"] + contenders
+    header = ["data set"] + shown + [f"Δ {c} − {ref} [95% CI]" for c in contenders for ref in ("joint", "g2d")]
+    rows = []
+    for name, cells in results.items():
+        if not all(label in cell["methods"] for label in shown for cell in cells):
+            continue
+        acc = {label: [cell["methods"][label]["test"]["accuracy"] for cell in cells] for label in shown}
+        rows.append([name] + [pct(acc[label]) for label in shown] +
+                    [delta_cell(acc[c], acc[ref]) for c in contenders for ref in ("joint", "g2d")])
+    return markdown_table(header, rows)
+
+
+def contenders_section(results: dict[str, list[dict[str, Any]]]) -> str:
+    """The 2025 methods: the validation-based choice of the best two, then them and ``g2d+remix`` on test."""
+    chosen, mean_rank = select_contenders(results, CANDIDATES)
+    if not chosen:
+        return ""
+    composed = [COMPOSED] if all(COMPOSED in c["methods"] for cells in results.values() for c in cells) else []
+    return ("#### The 2025 methods: the best two on validation (mean rank over the data sets)\n\n" +
+            selection_table(results, CANDIDATES, chosen, mean_rank) +
+            f"\n\n#### {', '.join(chosen + composed)} against joint and G2D (test %, paired Δ in points)\n\n" +
+            contender_table(results, chosen + composed) + "\n")
+
+
 def cell_seconds(cell: dict[str, Any], labels: list[str]) -> float:
     """Seconds one cell spent training its teachers and the students of ``labels`` (recorded when trained)."""
     return cell.get("teachers_wall_s", 0.0) + sum(cell["methods"][label].get("wall_s", 0.0) for label in labels)
 
 
 def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, wall: float) -> str:
-    labels = [s.label for s in methods() if s.label in args.methods]
+    every = [s.label for s in methods() if s.label in args.methods]
+    labels = [s.label for s in base_methods() if s.label in args.methods]
     total = sum(len(cells) for cells in results.values())
     trained = total - sum(bool(c.get("reused")) for cells in results.values() for c in cells)
-    compute = sum(cell_seconds(c, labels) for cells in results.values() for c in cells)
+    compute = sum(cell_seconds(c, [label for label in every if label in c["methods"]])
+                  for cells in results.values() for c in cells)
     head = (f"Test accuracy (%) at the validation-selected epoch, mean ± std over seeds {args.seeds}; Δ: paired "
             f"difference to joint (same seed, same teachers) with its 95 % Student-t interval. AV sets: "
             f"ResNet-18 width {args.width}, teachers ≤ {args.teacher_epochs} epochs (early stop on val), students "
@@ -301,7 +400,8 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, w
     body = fused_table(results, labels) + "\n\n#### What `g2d diagnose` says (first seed)\n\n" + \
         diagnosis_table(results) + "\n\n" + "\n\n".join(
             modality_table(name, cells, labels) for name, cells in results.items())
-    return head + body + "\n"
+    contenders = contenders_section(results)
+    return head + body + ("\n\n" + contenders if contenders else "") + "\n"
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
@@ -320,7 +420,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2, 3, 4], help="comma-separated seeds (default 0,1,2,3,4)")
     p.add_argument("--only", nargs="+", choices=SETS, default=SETS, help="data sets to run")
     p.add_argument("--methods", nargs="+", choices=[s.label for s in methods()],
-                   default=[s.label for s in methods()], help="columns to run (joint is always needed)")
+                   default=[s.label for s in methods()],
+                   help="columns to run (joint is always needed; g2d too for the contenders' Δ to G2D); the 2025 "
+                        f"methods {CANDIDATES} and {COMPOSED} make the contenders section")
     p.add_argument("--width", type=float, default=0.0625, help="ResNet-18 width multiplier (AV sets)")
     p.add_argument("--teacher-epochs", type=int, default=20, help="AV teachers: most epochs (early stop on val)")
     p.add_argument("--av-epochs", type=int, default=20, help="AV students: epochs")

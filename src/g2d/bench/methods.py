@@ -31,7 +31,9 @@ from g2d.demo import demo_config
 from g2d.validation import ConfigError, G2DError
 
 DEFAULT_METHODS = ["joint", "joint+smp", "umt", "umt+smp", "g2d-loss", "g2d-loss+smp", "g2d", "g2d-partial",
-                   "ogm-ge", "agm", "pmr", "mses", "ume"]
+                   "ogm-ge", "agm", "pmr", "mses", "ume",
+                   # the 2025 methods (docs/results/methods-2025.md), Data Remixing also composed onto joint and G2D
+                   "remix", "joint+remix", "g2d+remix", "dgl", "inforeg", "arl", "aug"]
 
 def default_config_raw() -> dict[str, Any]:
     """The built-in experiment: the demo's (synthetic data, one fast-to-fit strong and one slow

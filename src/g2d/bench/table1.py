@@ -4,12 +4,13 @@ Rows: data set × {each modality, fused}; columns: the unimodal teachers and eve
 paper's comparison (joint training, MSES, MSLR, AGM, PMR, OGM-GE, MLA, MMPareto, ReconBoost, DLMG,
 UMT, DI-MML, G2D), then the baselines added since (MMCosine: joint training's loss on the
 ``mmcosine`` fusion; OPM, Gradient-Blending, CML, Re-learning, sample- and modality-level
-modality valuation, MBSD, AMCo). A per-modality cell is the *student's* test accuracy read from its own
+modality valuation, MBSD, AMCo, Greedy) and the 2025 methods (Data Remixing alone and composed onto
+joint training and G2D, DGL, InfoReg, ARL, AUG). A per-modality cell is the *student's* test accuracy read from its own
 per-modality output ``z_s^m`` (the teacher's accuracy in the teachers column); a fused cell is the
-student's prediction (for MLA, ReconBoost and DI-MML their own test-time fusion). Cells are
+student's prediction (for MLA, ReconBoost, DI-MML, ARL and AUG their own test-time fusion). Cells are
 mean ± std over the seeds of the test accuracy at the epoch selected on validation; the best cell
 of each row is bold. Every method of a data set shares its data, encoders, budget and seeds; MLA
-runs with the ``shared`` fusion (its shared head; the paper's setting), the others with the
+and AUG run with the ``shared`` fusion (their shared head; the papers' setting), the others with the
 config's fusion. A method that cannot serve a data set (say, DI-MML with encoders of unequal
 widths) gets "n/a" and a footnote with the reason. Without ``--config`` it runs the small built-in
 synthetic experiment of ``g2d bench methods``; ``--config FILE`` (repeatable) adds real data sets.
@@ -59,7 +60,10 @@ COLUMNS = [Column("Joint", "joint"), Column("MSES", "mses"), Column("MSLR", "msl
            Column("OPM", "opm"), Column("G-Blend", "gblend"), Column("CML", "cml"),
            Column("Re-learning", "relearn"), Column("Sample-val", "valuation"),
            Column("Modality-val", "valuation-modality"), Column("MBSD", "mbsd"),
-           Column("AMCo", "amco"), Column("Greedy", "greedy")]
+           Column("AMCo", "amco"), Column("Greedy", "greedy"),
+           # the 2025 methods (docs/results/methods-2025.md); AUG boosts on MLA's shared head
+           Column("Remix", "remix"), Column("Joint+Remix", "joint+remix"), Column("G2D+Remix", "g2d+remix"),
+           Column("DGL", "dgl"), Column("InfoReg", "inforeg"), Column("ARL", "arl"), Column("AUG", "aug", SHARED_HEAD)]
 
 
 @dataclass
@@ -146,8 +150,8 @@ def render(results: list[DatasetResult], columns: list[Column], command: str, to
              "### Test accuracy (%) per modality and fused (layout of the paper's Table 1)", "",
              f"Mean ± std over seeds {seeds}; model selected on validation. Per-modality rows score the "
              "student's own per-modality output z_s^m (the teachers column: the unimodal teacher); "
-             "fused rows the student's prediction. Best of each row in bold. MLA uses the `shared` "
-             "fusion (its shared head), MMCosine the `mmcosine` fusion (its cosine head, with joint training's "
+             "fused rows the student's prediction. Best of each row in bold. MLA and AUG use the `shared` "
+             "fusion (their shared head), MMCosine the `mmcosine` fusion (its cosine head, with joint training's "
              "loss), every other method the config's fusion.", "",
              markdown_table(header, table_rows(results, columns), bold_best=True), ""]
     for res in results:

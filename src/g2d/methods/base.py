@@ -72,9 +72,38 @@ class Method:
         return terms, loss
 
     def training_step(self, runner: "StepRunner", state: StepState) -> dict[str, Tensor]:
+        parts = self.split_batch(state)
+        if parts is not None:
+            return self.step_parts(runner, state, parts)
         terms, loss = self.forward_objective(runner, state)
         runner.backward(loss, state, self.modulators)
         runner.optimizer_step(state, self.modulators)
+        return terms
+
+    def split_batch(self, state: StepState) -> list[StepState] | None:
+        """The first modulator's sub-batches for this step (Data Remixing), or None for one step."""
+        for modulator in self.modulators:
+            parts = modulator.split_batch(state)
+            if parts is not None:
+                return parts
+        return None
+
+    def step_parts(self, runner: "StepRunner", state: StepState, parts: list[StepState]) -> dict[str, Tensor]:
+        """One forward, backward and optimiser step per sub-batch, in turn. Returns the terms as
+        size-weighted means over the batch; ``state.active`` becomes the union of the sub-steps'
+        learners and ``state.output`` their outputs put back in the batch's order."""
+        terms: dict[str, Tensor] = {}
+        learned: set[str] = set()
+        for part in parts:
+            part_terms, loss = self.forward_objective(runner, part)
+            runner.backward(loss, part, self.modulators)
+            runner.optimizer_step(part, self.modulators)
+            share = len(part.batch) / len(state.batch)
+            for name, value in part_terms.items():
+                terms[name] = terms[name] + share * value.detach() if name in terms else share * value.detach()
+            learned |= part.active if part.active is not None else set(state.modalities)
+        state.active = frozenset(learned)
+        state.output = gather_outputs(state, parts)
         return terms
 
     def eval_output(self, output: "ModelOutput") -> "ModelOutput":
@@ -113,6 +142,30 @@ class Method:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for modulator, s in zip(self.modulators, state.get("modulators", [])):
             modulator.load_state_dict(s)
+
+
+def gather_outputs(state: StepState, parts: list[StepState]) -> "ModelOutput":
+    """The sub-steps' outputs (no gradient) as one output in the order of ``state.batch``: every
+    sample of the batch is in exactly one part (its index unique in the batch)."""
+    from g2d.model import ModelOutput
+
+    index = torch.cat([p.batch.index for p in parts])
+    device = parts[0].output.logits.device
+    source = torch.argsort(index).to(device)  # sorted position -> row of the concatenation
+    target = torch.argsort(state.batch.index).to(device)  # sorted position -> row of the batch
+
+    def put_back(pieces: list[Tensor]) -> Tensor:
+        joined = torch.cat([t.detach() for t in pieces])
+        out = torch.empty_like(joined)
+        out[target] = joined[source]
+        return out
+
+    outputs = [p.output for p in parts]
+    modalities = list(outputs[0].modality_logits)
+    features = [m for m in outputs[0].features if all(m in o.features for o in outputs)]
+    return ModelOutput(put_back([o.logits for o in outputs]),
+                       {m: put_back([o.modality_logits[m] for o in outputs]) for m in modalities},
+                       {m: put_back([o.features[m] for o in outputs]) for m in features})
 
 
 METHODS: Registry[Callable[..., Method]] = Registry("method")

@@ -1,6 +1,8 @@
 """Gradient modulators: objects the trainer calls around forward, backward and the optimiser step.
 
 Hook order in one step (fixed by the trainer, never by a modulator):
+  (``split_batch(state)``          – may split the batch into sub-batches, each stepped as below in
+                                       turn, e.g. Data Remixing's single-modality batches)
   0. ``on_before_forward(state)``  – may replace ``state.batch`` (e.g. drop modality inputs)
   1. ``select_active(state)``      – which modalities learn in this step (None = no opinion)
   2. forward, objective, backward
@@ -39,6 +41,7 @@ class StepState:
     teacher_rho: Tensor | None = None  # (M, B) per-sample teacher true-label confidence, ``modalities`` order
     active: frozenset[str] | None = None  # modalities whose encoders learn in this step
     output: "ModelOutput | None" = None
+    focus: str | None = None  # a sub-step's one modality (its batch was assembled for it; Data Remixing)
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,15 @@ class Modulator:
     """Base class: every hook is a no-op; subclasses override the ones they need."""
 
     needs_teachers: bool = False
+
+    #: True when the modulator needs the default step (:meth:`g2d.methods.base.Method.training_step`),
+    #: whose hooks it relies on; composing it onto a method with its own step is refused.
+    needs_default_step: bool = False
+
+    def split_batch(self, state: StepState) -> list[StepState] | None:
+        """Sub-steps to run instead of one step on ``state`` (each with its own forward, backward
+        and optimiser step); None = one step. Only the default step honours it."""
+        return None
 
     def on_before_forward(self, state: StepState) -> None:
         pass
