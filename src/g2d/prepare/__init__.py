@@ -6,7 +6,7 @@ machinery, :mod:`.media` the decoding (PyAV). The core never imports this packag
 """
 from __future__ import annotations
 
-from g2d.prepare import ave, cremad, kinetics_sounds, vggsound  # noqa: F401 - registers the data sets
+from g2d.prepare import ave, cremad, kinetics_sounds, multibench, vggsound  # noqa: F401 - registers the data sets
 from g2d.prepare.base import (PREPARERS, MediaOptions, PrepareError, PrepareResult, VerifyReport, compare, prepare,
                               read_manifest, verify)
 from g2d.prepare.media import BadClip, MissingMediaLibrary

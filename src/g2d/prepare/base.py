@@ -121,8 +121,10 @@ class Preparer:
     write :meth:`plan`, :meth:`layout` and :meth:`lists`."""
 
     name: str = ""
+    #: "clips": decoded clip by clip (plan/layout/lists); "arrays": one conversion (convert)
+    kind: str = "clips"
 
-    def __init__(self, options: MediaOptions) -> None:
+    def __init__(self, options: Any) -> None:
         self.options = options
 
     def plan(self, raw: Path) -> Plan:
@@ -133,6 +135,10 @@ class Preparer:
 
     def lists(self, done: list[ClipJob]) -> dict[str, str]:
         """List files (relative path -> text) for the prepared clips, in the loader's format."""
+        raise NotImplementedError
+
+    def convert(self, raw: Path) -> tuple[dict[str, bytes], dict[str, Any]]:
+        """``kind = "arrays"``: the output files (relative path -> bytes) and notes for prepare.json."""
         raise NotImplementedError
 
     def loader_options(self) -> dict[str, Any]:
@@ -252,12 +258,13 @@ class PrepareResult:
     prepared: int  # clips decoded in this run
     reused: int  # clips kept from an earlier run
     skipped: list[tuple[str, str]]  # (clip, reason)
-    counts: dict[str, int]  # clips per split in the lists
+    counts: dict[str, int]  # clips (samples) per split in the lists
     loader_options: dict[str, Any]
+    unit: str = "clip"
 
     def summary(self) -> str:
         splits = ", ".join(f"{n} {s}" for s, n in self.counts.items())
-        line = (f"prepared {self.prepared} clip(s), kept {self.reused} from an earlier run ({splits})"
+        line = (f"prepared {self.prepared} {self.unit}(s), kept {self.reused} from an earlier run ({splits})"
                 f"; skipped {len(self.skipped)}")
         return line + (f" (see {self.out / SKIPPED})" if self.skipped else "")
 
@@ -315,11 +322,13 @@ def prepare(dataset: str, raw: str | Path, out: str | Path, options: dict[str, A
         raise PrepareError(str(err.args[0])) from None
     except ValueError as err:
         raise PrepareError(f"invalid options:\n  {err}") from None
-    if not raw.is_dir():
+    if not raw.is_dir() and not (preparer.kind == "arrays" and raw.is_file()):
         raise PrepareError(f"raw folder {str(raw)!r} does not exist; expected the data set's download "
                            f"(see docs/datasets/{dataset}.md)")
     if out.resolve() == raw.resolve():
         raise PrepareError(f"--out {out}: is the raw folder itself; choose a separate output folder")
+    if preparer.kind == "arrays":
+        return prepare_arrays(dataset, preparer, raw, out, log)
     out.mkdir(parents=True, exist_ok=True)
     opts = preparer.options
     versions = library_versions()
@@ -397,6 +406,30 @@ def prepare(dataset: str, raw: str | Path, out: str | Path, options: dict[str, A
     write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
     shutil.rmtree(out / STATE_DIR, ignore_errors=True)
     result = PrepareResult(out, len(ok) - reused, reused, skipped, counts, preparer.loader_options())
+    if log is not None:
+        log(result.summary())
+    return result
+
+
+def prepare_arrays(dataset: str, preparer: Preparer, raw: Path, out: Path,
+                   log: Callable[[str], None] | None) -> PrepareResult:
+    """A one-pass conversion (feature pickles -> .npz): every file written atomically, then
+    prepare.json with their SHA-256."""
+    files, notes = preparer.convert(raw)
+    out.mkdir(parents=True, exist_ok=True)
+    for rel, data in files.items():
+        write_atomic(out / rel, data)
+    manifest = {
+        "format": FORMAT_VERSION, "dataset": dataset, "g2d_version": g2d_version(),
+        "versions": {"numpy": __import__("numpy").__version__}, "python": sys.version.split()[0],
+        "options": preparer.options.model_dump(mode="json"), "source": str(raw.resolve()), "notes": notes,
+        "counts": notes.get("sizes", {}), "loader_options": preparer.loader_options(),
+        "lists": {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()},
+        "skipped": [], "clips": {},
+    }
+    write_atomic(out / MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
+    result = PrepareResult(out, sum(manifest["counts"].values()), 0, [], manifest["counts"],
+                           preparer.loader_options(), unit="sample")
     if log is not None:
         log(result.summary())
     return result
