@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.prepare.rawmedia import make_cremad_raw
-
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 
 
 @pytest.fixture(scope="session")
 def cremad_raw(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    from tests.prepare.rawmedia import make_cremad_raw
+
     root = tmp_path_factory.mktemp("cremad-raw")
     return root, make_cremad_raw(root)
 

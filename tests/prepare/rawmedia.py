@@ -3,91 +3,13 @@ colour plus noise) and a tone per class, in each data set's raw layout, and the 
 (corrupt file, no audio track, 48 kHz stereo, variable frame rate)."""
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
-import numpy as np
-import soundfile as sf
+import pytest
 
-av = __import__("pytest").importorskip("av", reason="PyAV is needed to write test clips (pip install 'g2d[prepare]')")
+pytest.importorskip("av", reason="PyAV is needed to write test clips (pip install 'g2d[prepare]')")
 
-COLOURS = [(220, 40, 40), (40, 200, 60), (40, 60, 220), (220, 200, 40), (200, 40, 200), (40, 200, 200)]
-
-
-def frame_image(k: int, cls: int, size: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    w, h = size
-    img = np.empty((h, w, 3), np.uint8)
-    img[:] = COLOURS[cls % len(COLOURS)]
-    noise = rng.integers(-30, 30, (h, w, 3))
-    img = np.clip(img.astype(int) + noise + 3 * k, 0, 255).astype(np.uint8)
-    return img
-
-
-def tone(cls: int, seconds: float, rate: int, channels: int, seed: int) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    x = 0.3 * np.sin(2 * np.pi * (300 + 200 * cls) * t) + 0.02 * np.random.default_rng(seed).normal(size=len(t))
-    return np.repeat(x[:, None], channels, 1).astype(np.float32)
-
-
-def write_audio_stream(container, stream, x: np.ndarray) -> None:
-    """Encode float samples (n, channels) in the stream's own sample format."""
-    fmt = stream.codec_context.format.name
-    size = stream.codec_context.frame_size or 1024
-    pts = 0
-    for s in range(0, len(x), size):
-        chunk = x[s:s + size]
-        arr = chunk.T.copy() if fmt.endswith("p") else chunk.reshape(1, -1).copy()
-        if fmt.startswith("s16"):
-            arr = (arr * 32767).astype(np.int16)
-        elif fmt.startswith("s32"):
-            arr = (arr * 2 ** 30).astype(np.int32)
-        frame = av.AudioFrame.from_ndarray(arr, format=fmt, layout=stream.layout.name)
-        frame.sample_rate, frame.pts = stream.codec_context.sample_rate, pts
-        pts += len(chunk)
-        for packet in stream.encode(frame):
-            container.mux(packet)
-    for packet in stream.encode():
-        container.mux(packet)
-
-
-def write_clip(path: Path, cls: int, *, seconds: float = 1.5, fps: int = 10, size: tuple[int, int] = (32, 24),
-               audio_rate: int | None = 16000, channels: int = 1, vfr: bool = False, seed: int = 0,
-               video_codec: str | None = None, audio_codec: str = "aac") -> Path:
-    """A clip with a video stream (and an audio track unless ``audio_rate`` is None)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flv = path.suffix == ".flv"
-    rng = np.random.default_rng(seed)
-    with av.open(str(path), "w", format="flv" if flv else "mp4") as out:
-        video = out.add_stream(video_codec or ("flv" if flv else "mpeg4"), rate=fps)
-        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
-        if vfr:
-            video.codec_context.time_base = video.time_base = Fraction(1, 1000)
-        audio = None
-        if audio_rate is not None:
-            audio = out.add_stream(audio_codec, rate=audio_rate)
-            audio.layout = "stereo" if channels == 2 else "mono"
-        t_ms, k = 0, 0
-        while t_ms < seconds * 1000 - 1e-6:
-            frame = av.VideoFrame.from_ndarray(frame_image(k, cls, size, rng), format="rgb24")
-            if vfr:  # alternating long and short gaps: 30 ms, 170 ms, ...
-                frame.pts, frame.time_base = t_ms, Fraction(1, 1000)
-                t_ms += 30 if k % 2 else 170
-            else:
-                t_ms += 1000 / fps
-            for packet in video.encode(frame):
-                out.mux(packet)
-            k += 1
-        for packet in video.encode():
-            out.mux(packet)
-        if audio is not None:
-            write_audio_stream(out, audio, tone(cls, seconds, audio_rate, channels, seed))
-    return path
-
-
-def write_wav(path: Path, cls: int, seconds: float = 1.5, rate: int = 16000, channels: int = 1, seed: int = 0) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), tone(cls, seconds, rate, channels, seed), rate, subtype="PCM_16")
-    return path
+from g2d.prepare.synthetic import write_clip, write_wav  # noqa: E402
 
 
 def cremad_name(actor: int, sentence: str, emotion: str, level: str = "XX") -> str:
