@@ -82,12 +82,14 @@ def test_iemocap_one_hot_emotions_become_four_classes(tmp_path):
         y[:, :, 0] = 1
         k = np.arange(n) % 4
         y[np.arange(n), k] = [0, 1]
+        y[1] = [1, 0]  # no emotion marked: dropped
         return y
     write_pickle(tmp_path / "iemocap_data.pkl", one_hot)
     out = tmp_path / "iemocap"
     assert main(["prepare", "iemocap", str(tmp_path / "iemocap_data.pkl"), "--out", str(out), "--allow-pickle"]) == 0
     with np.load(out / "train.npz") as npz:
-        assert npz["labels"].tolist()[:5] == [0, 1, 2, 3, 0]
+        assert npz["labels"].tolist()[:5] == [0, 2, 3, 0, 1] and len(npz["text"]) == 39
+    assert read_manifest(out)["notes"]["dropped_without_label"] == {"train": 1, "val": 1, "test": 1}
 
 
 def test_a_pickle_of_the_wrong_shape_is_named(tmp_path, capsys):

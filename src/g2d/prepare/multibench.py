@@ -8,8 +8,8 @@ Opening a pickle can run arbitrary code, so conversion needs an explicit ``allow
 
 Labels (``labels`` option): ``score`` keeps MOSI/MOSEI's sentiment score (regression, -3..3);
 ``binary`` makes it ``score >= 0`` (the usual 2-class setting); UR-FUNNY's 0/1 labels are kept;
-IEMOCAP's (N, 4, 2) one-hot emotion labels become the index of the emotion marked present
-(neutral, happy, sad, angry). Non-finite features (MOSEI's audio holds -inf) are set to 0 when
+IEMOCAP's (N, 4, 2) one-hot emotion labels become the index of the first emotion marked present
+(neutral, happy, sad, angry; a sample with none is dropped and counted). Non-finite features (MOSEI's audio holds -inf) are set to 0 when
 ``nonfinite: zero`` (default; counted in prepare.json) or reported when ``nonfinite: keep``.
 """
 from __future__ import annotations
@@ -110,6 +110,7 @@ class MultiBench(Preparer):
                     x = np.where(bad, 0.0, x).astype(np.float32)
                 arrays[m] = x
             arrays["labels"] = self.labels(part["labels"], where)
+            unlabelled = arrays["labels"] < 0 if arrays["labels"].dtype == np.int64 else None
             ids = part.get("id", part.get("ids"))
             if ids is not None:
                 arrays["ids"] = np.asarray([str(i) if not isinstance(i, (list, tuple, np.ndarray)) else
@@ -117,6 +118,10 @@ class MultiBench(Preparer):
             counts = {k: len(v) for k, v in arrays.items()}
             if len(set(counts.values())) != 1:
                 raise PrepareError(f"{where}: inconsistent numbers of samples {counts}")
+            if unlabelled is not None and unlabelled.any():
+                notes.setdefault("dropped_without_label", {})[split] = int(unlabelled.sum())
+                arrays = {k: v[~unlabelled] for k, v in arrays.items()}
+                counts = {k: len(v) for k, v in arrays.items()}
             out = io.BytesIO()
             np.savez(out, **arrays)
             files[f"{split}.npz"] = out.getvalue()
@@ -177,4 +182,6 @@ class Iemocap(MultiBench):
         if y.ndim != 3 or y.shape[1:] != (len(EMOTIONS), 2):
             raise PrepareError(f"{where}: IEMOCAP labels have shape {y.shape}; expected (N, 4, 2), a one-hot "
                                f"(absent, present) pair per emotion ({', '.join(EMOTIONS)})")
-        return np.argmax(y[:, :, 1], axis=1).astype(np.int64)
+        present = y[:, :, 1] > 0.5
+        # first emotion marked present; -1 (dropped, counted in prepare.json) when none is
+        return np.where(present.any(axis=1), np.argmax(present, axis=1), -1).astype(np.int64)
