@@ -18,6 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from g2d.commands import add_threads
+
 CASE = """
 import json, resource, sys, time
 from g2d.prepare import prepare
@@ -101,5 +103,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seconds", type=float, default=2.5, help="length of each clip (CREMA-D's are 2-5 s)")
     p.add_argument("--size", type=int, nargs=2, default=[160, 120], metavar=("W", "H"), help="frame size")
     p.add_argument("--workers", type=int, default=None, help="the N of 1-vs-N (default: every core)")
-    p.add_argument("--threads", type=int, default=0, help="unused: prepare runs no torch (0 keeps torch unimported)")
+    add_threads(p)  # the shared option; prepare itself runs no torch
     p.set_defaults(handler=cmd_prepare_bench)
