@@ -110,7 +110,8 @@ def test_verify_names_a_changed_frame_and_compare_names_options(prepared, tmp_pa
     assert main(["prepare", "--verify", str(copy)]) == 1
     out = capsys.readouterr().out
     assert "changed: Image-01-FPS/1002_IEO_NEU_XX/00001.jpg" in out
-    assert "missing: AudioWAV/1003_TIE_ANG_XX.wav" in out and "unrecorded: Image-01-FPS/1002_IEO_NEU_XX/extra.jpg" in out
+    assert "missing: AudioWAV/1003_TIE_ANG_XX.wav" in out
+    assert "unrecorded: Image-01-FPS/1002_IEO_NEU_XX/extra.jpg" in out
     other = read_manifest(prepared)
     other["options"]["jpeg_quality"] = 90
     other["versions"]["ffmpeg"] = "0.0"

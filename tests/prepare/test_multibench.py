@@ -6,7 +6,6 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-import pytest
 import yaml
 
 from g2d.cli import main

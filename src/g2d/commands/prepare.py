@@ -69,7 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        f"Data sets: {', '.join(DATASETS)}. Reruns resume; see docs/how-to/prepare.md.")
     p.add_argument("dataset", nargs="?", choices=DATASETS, metavar="DATASET", help=", ".join(DATASETS))
     p.add_argument("raw", nargs="?", type=Path, metavar="RAW_DIR", help="the download as released")
-    p.add_argument("--out", type=Path, default=None, metavar="PREPARED_DIR", help="output folder: where the prepared layout goes")
+    p.add_argument("--out", type=Path, default=None, metavar="PREPARED_DIR",
+                   help="output folder: where the prepared layout goes")
     p.add_argument("--workers", type=int, default=None,
                    help=f"decoding processes (default: every core, here {os.cpu_count()})")
     p.add_argument("--skip-bad", dest="skip_bad", action="store_true",

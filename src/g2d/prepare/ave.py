@@ -21,7 +21,8 @@ SPLIT_FILES = {"train": "trainSet.txt", "val": "valSet.txt", "test": "testSet.tx
 
 class AvePrepareOptions(ClipListOptions):
     video_dir: str = Field("AVE", description="folder of the .mp4 files inside RAW_DIR")
-    video_name: str = Field("{id}", description="file name (without .mp4) of a row's video; fields {id}, {start}, {end}")
+    video_name: str = Field("{id}", description="file name (without .mp4) of a row's video; "
+                            "fields {id}, {start}, {end}")
     list_name: str = "ave.csv"
 
 

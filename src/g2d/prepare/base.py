@@ -23,7 +23,7 @@ import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterable, Literal
 
 from pydantic import Field
 
@@ -196,7 +196,7 @@ def _kill_hook(finished: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-_FINISHED_HERE = 0  # clips this process has finished (for the test hook only)
+_FINISHED_HERE = 0  # clips this process has finished: read only by the test hook above
 
 
 def prepare_clip(job: ClipJob, out: Path, layout: Layout, options: MediaOptions) -> dict[str, Any]:
@@ -361,24 +361,24 @@ def prepare(dataset: str, raw: str | Path, out: str | Path, options: dict[str, A
     reused = sum("skipped" not in r for r in done.values())
     signatures = {job.name: source_signature(job.sources()) for job in todo}
 
+    jobs_by_name = {job.name: job for job in plan.jobs}
+
     def finish(name: str, outcome: dict[str, Any] | str) -> None:
+        """Record one finished clip (in this process); stop at a bad one without ``skip_bad``."""
         job = jobs_by_name[name]
         record: dict[str, Any] = {"name": name, "key": key, "sources": signatures[name],
                                   "split": job.split, "label": job.label}
         if isinstance(outcome, str):
             remove_outputs(out, layout, name)
             record["skipped"] = outcome
-            records.save(record)
-            if not skip_bad:
-                raise bad_clip_error(name, outcome)
         else:
             record.update(outcome)
-            records.save(record)
+        records.save(record)
         done[name] = record
+        if isinstance(outcome, str) and not skip_bad:
+            raise bad_clip_error(name, outcome)
 
-    jobs_by_name = {job.name: job for job in plan.jobs}
-    for _ in run_jobs(todo, out, layout, opts, workers, progress, finish):
-        pass
+    run_jobs(todo, out, layout, opts, workers, progress, finish)
 
     ok = [job for job in plan.jobs if job.name in done and "skipped" not in done[job.name]]
     skipped = plan.bad + [(job.name, done[job.name]["skipped"]) for job in plan.jobs
@@ -441,7 +441,7 @@ def bad_clip_error(clip: str, reason: str) -> PrepareError:
 
 
 def run_jobs(jobs: list[ClipJob], out: Path, layout: Layout, options: MediaOptions, workers: int | None,
-             progress: bool, finish: Callable[[str, dict[str, Any] | str], None]) -> Iterator[str]:
+             progress: bool, finish: Callable[[str, dict[str, Any] | str], None]) -> None:
     """Prepare ``jobs`` in this process (1 worker) or a pool, at most 2 per worker in flight (so
     memory stays bounded); call ``finish`` in this process as each ends, with a progress bar."""
     from tqdm import tqdm
@@ -453,7 +453,6 @@ def run_jobs(jobs: list[ClipJob], out: Path, layout: Layout, options: MediaOptio
             for job in jobs:
                 finish(*run_clip(job, out, layout, options))
                 bar.update()
-                yield job.name
             return
         pending: set[Future] = set()
         queue = iter(jobs)
@@ -469,10 +468,8 @@ def run_jobs(jobs: list[ClipJob], out: Path, layout: Layout, options: MediaOptio
                         break
                     finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                     for future in finished:
-                        name, outcome = future.result()
-                        finish(name, outcome)
+                        finish(*future.result())
                         bar.update()
-                        yield name
             except BaseException:
                 for future in pending:
                     future.cancel()

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from g2d.prepare.base import PREPARERS, ClipJob, Layout, Plan, PrepareError, Preparer, SplitOptions, csv_text, stable_rank
+from g2d.prepare.base import (PREPARERS, ClipJob, Layout, Plan, PrepareError, Preparer, SplitOptions, csv_text,
+                              stable_rank)
 
 EMOTIONS = ("NEU", "HAP", "SAD", "FEA", "DIS", "ANG")
 #: the shipped OGM-GE lists and their SHA-256 (see g2d/prepare/lists/README.md)

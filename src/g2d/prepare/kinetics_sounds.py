@@ -86,8 +86,8 @@ class KineticsSounds(ClipListPreparer):
             start, end = parse_second(fields[at["time_start"]]), parse_second(fields[at["time_end"]])
             split = split_of(fields[at["split"]])
             if start is None or end is None or split is None:
-                bad.append((where, f"time_start/time_end must be numbers and split train/val/test, got "
-                                   f"{fields[at['time_start']]!r}, {fields[at['time_end']]!r}, {fields[at['split']]!r}"))
+                got = ", ".join(repr(fields[at[c]]) for c in ("time_start", "time_end", "split"))
+                bad.append((where, f"time_start/time_end must be numbers and split train/val/test, got {got}"))
                 continue
             rows.append(Row(fields[at["youtube_id"]], start, end, fields[at["label"]], split, where))
         return rows, bad

@@ -9,7 +9,8 @@ Opening a pickle can run arbitrary code, so conversion needs an explicit ``allow
 Labels (``labels`` option): ``score`` keeps MOSI/MOSEI's sentiment score (regression, -3..3);
 ``binary`` makes it ``score >= 0`` (the usual 2-class setting); UR-FUNNY's 0/1 labels are kept;
 IEMOCAP's (N, 4, 2) one-hot emotion labels become the index of the first emotion marked present
-(neutral, happy, sad, angry; a sample with none is dropped and counted). Non-finite features (MOSEI's audio holds -inf) are set to 0 when
+(neutral, happy, sad, angry; a sample with none is dropped and counted). Non-finite features
+(MOSEI's audio holds -inf) are set to 0 when
 ``nonfinite: zero`` (default; counted in prepare.json) or reported when ``nonfinite: keep``.
 """
 from __future__ import annotations
@@ -38,8 +39,8 @@ PICKLES = {"mosi": ("mosi_raw.pkl", "mosi_data.pkl", "mosi.pkl"),
 class MultiBenchOptions(Options):
     allow_pickle: bool = Field(False, description="required: a pickle can run code; only for files you trust")
     pickle_file: str | None = Field(None, description="file inside RAW_DIR (default: the release's name)")
-    labels: Literal["default", "score", "binary"] = Field("default", description="MOSI/MOSEI: score "
-                                                         "(regression) or binary (score >= 0); default: score")
+    labels: Literal["score", "binary"] = Field("score", description="MOSI/MOSEI only: score (regression) or "
+                                               "binary (score >= 0)")
     nonfinite: Literal["zero", "keep"] = Field("zero", description="zero: set NaN/Inf features to 0")
 
 
@@ -76,8 +77,9 @@ class MultiBench(Preparer):
         except Exception as err:  # any unpickling failure is the file's fault
             raise PrepareError(f"{path}: not a readable pickle ({type(err).__name__}: {err})") from None
         if not isinstance(content, dict) or not any(k in content for k in SPLITS):
+            keys = sorted(map(str, content))[:8] if isinstance(content, dict) else "-"
             raise PrepareError(f"{path}: expected a dict with train/valid/test splits, got "
-                               f"{type(content).__name__} with keys {sorted(content)[:8] if isinstance(content, dict) else '-'}")
+                               f"{type(content).__name__} with keys {keys}")
         return path, content
 
     def labels(self, raw_labels: Any, where: str) -> np.ndarray:
