@@ -58,6 +58,15 @@ def test_urfunny_converts_once_and_a_teacher_trains_on_the_npz(tmp_path):
     assert (run / "students" / "g2d" / "result.json").is_file()
 
 
+def test_the_python_api_converts_the_same_way(tmp_path):
+    from g2d.api import prepare
+
+    pkl = write_pickle(tmp_path / "humor.pkl", lambda n, r: r.integers(0, 2, (n, 1)))
+    result = prepare("urfunny", pkl, tmp_path / "out", {"allow_pickle": True})
+    assert result.counts == {"train": 40, "val": 12, "test": 12} and result.skipped == []
+    assert sorted(read_manifest(tmp_path / "out")["lists"]) == ["test.npz", "train.npz", "val.npz"]
+
+
 def test_mosei_scores_regression_and_infinite_features_zeroed(tmp_path):
     write_pickle(tmp_path / "raw" / "mosei_senti_data.pkl", lambda n, r: r.uniform(-3, 3, (n, 1, 1)), inf=True)
     out = tmp_path / "mosei"

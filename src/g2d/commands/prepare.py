@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 
 from g2d.commands import parse_overrides, show_progress
@@ -32,8 +33,12 @@ def cmd_prepare(args: argparse.Namespace) -> int:
         options["allow_pickle"] = True
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers: expected 1 or more processes, got {args.workers}")
-    result = prepare(args.dataset, args.raw, args.out, options, workers=args.workers, skip_bad=args.skip_bad,
-                     progress=show_progress(args))
+    try:
+        result = prepare(args.dataset, args.raw, args.out, options, workers=args.workers,
+                         skip_bad=args.skip_bad, progress=show_progress(args))
+    except KeyboardInterrupt:  # every finished clip is recorded: the same command goes on from there
+        print(f"interrupted; run the same g2d prepare command again to resume into {args.out}", file=sys.stderr)
+        return 130
     print(result.summary())
     extra = " ".join(f"--set data.options.{k}={v}" for k, v in result.loader_options.items())
     print(f"train on it: g2d teachers configs/{config_name(args.dataset)}.yaml "

@@ -331,9 +331,9 @@ def prepare(dataset: str, raw: str | Path, out: str | Path, options: dict[str, A
         return prepare_arrays(dataset, preparer, raw, out, log)
     out.mkdir(parents=True, exist_ok=True)
     opts = preparer.options
-    versions = library_versions()
-    key = clip_key(dataset, opts, versions)
     plan = preparer.plan(raw)
+    versions = library_versions()  # needs PyAV: after the layout checks, which do not
+    key = clip_key(dataset, opts, versions)
     layout = preparer.layout()
     records = ClipRecords(out)
     shutil.rmtree(out / STATE_DIR / "staging", ignore_errors=True)  # leftovers of a killed run
