@@ -33,7 +33,7 @@ from g2d.validation import G2DError
 
 __all__ = ["load_config", "parse_config", "load_data", "build_student", "train_teachers",
            "load_teachers", "cache_teacher_outputs", "diagnose", "train_student", "evaluate_run", "StudentRun",
-           "MethodSpec", "run_methods"]
+           "MethodSpec", "run_methods", "prepare"]
 
 
 def load_data(config: ExperimentConfig) -> DataSplits:
@@ -363,3 +363,12 @@ def run_methods(config: ExperimentConfig, run_dir: str | Path, methods: list[Met
                                      "notes": student.notes}
     io.write_json(run_dir / "summary.json", summary)
     return summary
+
+
+def prepare(dataset: str, raw_dir: str | Path, out: str | Path, options: dict[str, Any] | None = None, *,
+            workers: int | None = None, skip_bad: bool = False, progress: bool = False) -> Any:
+    """A data set's raw download -> the layout its loader reads (``g2d prepare``); returns a
+    :class:`g2d.prepare.PrepareResult`. Needs PyAV (``pip install 'g2d[prepare]'``)."""
+    from g2d.prepare import prepare as run_prepare
+
+    return run_prepare(dataset, raw_dir, out, options, workers=workers, skip_bad=skip_bad, progress=progress)

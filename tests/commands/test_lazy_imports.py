@@ -15,7 +15,7 @@ with contextlib.redirect_stdout(io.StringIO()) as out:
     except SystemExit as stop:
         assert stop.code == 0, stop.code
 assert out.getvalue().startswith("usage: g2d"), out.getvalue()[:200]
-heavy = sorted(m for m in sys.modules if m == "torch" or m.startswith(("torch.", "g2d.bench", "g2d.api")))
+heavy = sorted(m for m in sys.modules if m in ("torch", "av") or m.startswith(("torch.", "g2d.bench", "g2d.api", "g2d.prepare")))
 print(heavy)
 """
 
@@ -31,7 +31,8 @@ def test_import_g2d_is_light_and_names_its_public_api():
 
 @pytest.mark.parametrize("argv", [["--help"], ["methods", "--help"], ["init", "--help"], ["train", "--help"], ["teachers", "--help"], ["demo", "--help"],
                                   ["bench", "--help"], ["tune", "--help"], ["report", "--help"],
-                                  ["cache", "--help"], ["evaluate", "--help"], ["diagnose", "--help"]])
+                                  ["cache", "--help"], ["evaluate", "--help"], ["diagnose", "--help"],
+                                  ["prepare", "--help"]])
 def test_help_imports_no_torch_and_no_benchmark(argv):
     done = subprocess.run([sys.executable, "-c", CHECK.format(argv=argv)], capture_output=True, text=True,
                           timeout=120)

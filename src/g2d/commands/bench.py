@@ -25,6 +25,8 @@ BENCHMARKS: dict[str, tuple[str, str, str]] = {
                        "write AV-digits (noisy and clean) in AV-MNIST format"),
     "methods": ("methods", "add_arguments", "methods x seeds on one config; SMP ablation (Table 4) and "
                 "suppression (Table 6) tables as markdown"),
+    "prepare": ("prepare", "add_arguments", "g2d prepare: clips/s and peak memory, 1 vs N workers, on "
+                "generated CREMA-D-like clips (half vs all clips: memory does not grow with the count)"),
     "real-digits": ("real_digits", "add_arguments", "G2D vs baselines on AV-digits (FSDD+MNIST) and UCI mfeat"),
     "speed": ("speed", "add_arguments", "step-time and memory ratios (G2D, SMP vs joint), cache reads, input "
               "pipeline, scaling; markdown table + plot"),
