@@ -124,3 +124,27 @@ def test_first_varying_row_reads_chunks_and_stops_at_the_first_difference():
     same[9_000, 1] = 2.0
     assert first_varying_row(same, chunk=128) == 9_000
     assert first_varying_row(same, np.asarray([9_000, 3, 4])) == 1  # index into the given rows
+
+
+def corrupt_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("damage", ["corrupt member", "truncated"])
+def test_a_damaged_npz_is_named_whatever_numpy_or_zipfile_raises(tmp_path, damage):
+    x, y = features(1.0)
+    rng = np.random.default_rng(0)
+    big = rng.normal(size=(N, 2, 200))  # compressed members large enough to corrupt in the middle
+    np.savez_compressed(tmp_path / "train.npz", x=big, labels=y)
+    np.savez_compressed(tmp_path / "test.npz", x=big[:8], labels=y[:8])
+    np.savez_compressed(tmp_path / "d.npz", x=big.reshape(N, -1), labels=y)
+    for name in ("train.npz", "d.npz"):
+        corrupt_middle(tmp_path / name) if damage == "corrupt member" else \
+            (tmp_path / name).write_bytes((tmp_path / name).read_bytes()[:-300])
+    with pytest.raises(DataError, match=r"train.npz: not a readable .npz file"):
+        build_splits("sequences", {"root": str(tmp_path), "modalities": ["x"]})
+    with pytest.raises(DataError, match=r"d.npz: not a readable .npz of numeric arrays"):
+        build_splits("arrays", {"path": str(tmp_path / "d.npz"), "modalities": ["x"]})

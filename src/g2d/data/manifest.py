@@ -26,8 +26,8 @@ from g2d.data.common import (AudioOptions, CachedLoaderOptions, ClassList, Image
 from g2d.data.preprocessed import Pipeline, Record, TextCell, drop_missing
 from g2d.data.text import TextOptions, TokenizeText, train_tokenizer
 from g2d.data.registry import DATASETS
-from g2d.data.validate import (MIN_CLASS_SAMPLES, BadSamples, check_class_support, find_duplicates,
-                               warn_if_constant)
+from g2d.data.validate import (ARRAY_FILE_ERRORS, MIN_CLASS_SAMPLES, BadSamples, check_class_support,
+                               find_duplicates)
 from g2d.validation import DataError
 
 Kind = Literal["audio", "image", "array", "numbers", "text"]
@@ -190,7 +190,7 @@ class NpyLoader:
     def __call__(self, path: Path) -> np.ndarray:
         try:
             arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
+        except ARRAY_FILE_ERRORS as err:
             raise DataError(f"array file {str(path)!r} is unreadable ({err}); expected a numeric .npy") from None
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise DataError(f"array file {str(path)!r}: expected a numeric array, got dtype {arr.dtype}")
@@ -438,7 +438,6 @@ def manifest_pipeline(train: list[Record], kinds: dict[str, Kind], opts: Manifes
         else:
             values = np.stack([r.sources[m] for r in train if r.sources[m].shape == train[0].sources[m].shape])
             values = values.astype(np.float64)  # statistics in float64: squares of 1e30 overflow float32
-            warn_if_constant(values, m, f"{opts.path} ({opts.modality_columns(m)})")
             mean, std = (values.mean(0), values.std(0)) if opts.standardize else (0 * values[0], 1 + 0 * values[0])
             std = np.where(std > 0, std, 1.0)
             decoders[m], stored[m], final[m] = Standardize(mean, std), tuple(values.shape[1:]), tuple(values.shape[1:])

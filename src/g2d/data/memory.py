@@ -13,7 +13,6 @@ batch), and the ``arrays`` loader memory-maps the ``.npz`` members ``save_arrays
 from __future__ import annotations
 
 import io as pyio
-import zipfile
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
@@ -26,9 +25,9 @@ from g2d.data.base import DatasetInfo, DataSplits
 from g2d.data.common import ClassList, carve_indices, scale_targets
 from g2d.data.mapped import MappedArrayDataset, Standardise, check_finite_chunked, feature_moments, open_npz_members
 from g2d.data.registry import DATASETS, DatasetOptions
-from g2d.data.validate import (MIN_CLASS_SAMPLES, check_class_list, check_class_support, check_finite_rows,
-                               check_not_empty, check_numeric, check_same_counts, check_targets_vary,
-                               warn_if_constant)
+from g2d.data.validate import (ARRAY_FILE_ERRORS, MIN_CLASS_SAMPLES, check_class_list, check_class_support,
+                               check_finite_rows, check_not_empty, check_numeric, check_same_counts,
+                               check_targets_vary, warn_if_constant)
 from g2d.validation import DataError
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
@@ -189,7 +188,7 @@ def arrays(opts: ArraysOptions) -> DataSplits:
         inputs = open_npz_members(path, opts.modalities)  # memory-mapped where stored uncompressed
     except DataError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+    except ARRAY_FILE_ERRORS as err:
         raise DataError(f"{path}: not a readable .npz of numeric arrays ({err})") from None
     return from_arrays(inputs, labels, task=opts.task_type, split=split, class_names=opts.class_names,
                        val_fraction=opts.val_fraction, test_fraction=opts.test_fraction,

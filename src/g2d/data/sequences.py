@@ -20,8 +20,8 @@ from pydantic import Field
 from g2d.data.base import Batch, DatasetInfo, DataSplits, MultimodalDataset, hash_arrays
 from g2d.data.common import carve_indices, encoder_spec, finish_splits, scale_targets
 from g2d.data.registry import DATASETS, DatasetOptions
-from g2d.data.validate import (BadSamples, check_numeric, check_same_counts, check_unique, require_file,
-                               warn_constant)
+from g2d.data.validate import (ARRAY_FILE_ERRORS, BadSamples, check_numeric, check_same_counts, check_unique,
+                               require_file, warn_constant)
 from g2d.validation import DataError
 
 Split = dict[str, Any]  # modality -> list of (T, F) arrays, "labels" -> (N,), "ids" -> list[str]
@@ -86,7 +86,7 @@ def read_npz(path: Path, opts: SequenceOptions) -> Split:
     try:
         data = np.load(path, allow_pickle=False)
         keys = set(data.files)
-    except (ValueError, OSError, EOFError) as err:
+    except ARRAY_FILE_ERRORS as err:
         raise DataError(f"{path}: not a readable .npz file ({err})") from None
     out: Split = {}
     for m in opts.modalities + [opts.label_key]:
@@ -108,8 +108,10 @@ def read_npz(path: Path, opts: SequenceOptions) -> Split:
                                 f"(sum of T, F) with {m}_lengths (N,)")
         out["labels"] = data[opts.label_key]
         out["ids"] = [str(x) for x in data["ids"]] if "ids" in keys else None
-    except ValueError as err:  # e.g. an object array inside the npz
+    except DataError as err:
         raise DataError(f"{path}: {err}") from None
+    except ARRAY_FILE_ERRORS as err:  # an object array, a corrupt or truncated member
+        raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
     return out
 
 

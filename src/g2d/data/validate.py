@@ -7,6 +7,8 @@ the loader can drop the sample, count it and list it in ``DataSplits.provenance[
 from __future__ import annotations
 
 import warnings
+import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from g2d.validation import DataError
+
+#: what numpy and zipfile raise on a damaged ``.npy`` / ``.npz`` (a bad header, a truncated file, a
+#: corrupt compressed member, a CRC mismatch)
+ARRAY_FILE_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 @dataclass
