@@ -119,6 +119,7 @@ def test_a_decompression_bomb_sized_frame_is_named_or_skipped(tmp_path, monkeypa
 
 
 def test_a_clip_shorter_than_the_stft_window_is_refused_by_its_options(tmp_path):
-    with pytest.raises(ValueError, match=r"audio: a clip of 0.05 s at 8000 Hz is 400 samples, shorter than the STFT window n_fft = 512"):
+    with pytest.raises(ValueError, match=r"audio: a clip of 0.05 s at 8000 Hz is 400 samples, shorter than the "
+                                         r"STFT window n_fft = 512"):
         build_splits("manifest", {"path": str(tmp_path / "m.csv"), "modalities": ["a"],
                                   "audio": {"sample_rate": 8000, "seconds": 0.05, "n_fft": 512}})

@@ -44,7 +44,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(f"teacher-output cache {args.out / 'cache'}: every array matches its recorded SHA-256")
         return 0
     if args.config is None:
-        raise ConfigError("g2d cache: expected a CONFIG to build the cache from (or --verify --out RUN)")
+        raise ConfigError("g2d cache: expected a CONFIG to build the cache from (or --verify [--out RUN], "
+                          "--list, --prune)")
     from g2d import api
 
     config = _config(args)
