@@ -88,6 +88,9 @@ def verify_preprocessed_cache(args: argparse.Namespace) -> int:
     if bad:
         raise CacheMismatchError(f"preprocessed-input cache {root}: {len(bad)} entries differ from what was built: "
                                  f"{[str(b) for b in bad]}; delete them (the next run rebuilds them)")
+    if not lines:
+        print(f"preprocessed-input cache {root}: no entries to check")
+        return 0
     print(f"preprocessed-input cache {root}: {len(lines)} entries checked, every array matches its recorded SHA-256")
     return 0
 
