@@ -55,3 +55,10 @@ def require_shared(*parts: str) -> Path:
 def shared_data() -> Path:
     """The real-data folder (skips, naming it and $G2D_SHARED_DATA, when it is missing)."""
     return require_shared()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Which vector kernels PyTorch runs (``ATEN_CPU_CAPABILITY``, set by ``make test-cpus``)."""
+    return (f"torch CPU capability: {torch.backends.cpu.get_cpu_capability()} "
+            f"(ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'unset')}, "
+            f"MKL_ENABLE_INSTRUCTIONS={os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'unset')})")

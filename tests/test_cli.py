@@ -33,8 +33,9 @@ def test_pipeline_step_by_step(tmp_path, capsys):
     assert "fused" in out and "teacher" in out and "g2d" in out and "joint" in out
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary["methods"]) == {"g2d", "joint"}
-    # seeded on CPU: exact test accuracies (of 64 samples); a change in any step moves them
-    assert {m: r["test"]["accuracy"] for m, r in summary["methods"].items()} == {"g2d": 0.65625, "joint": 0.75}
+    # 4 classes (chance 0.25): both students learn the strong modality in two epochs (0.66 and 0.75 on one
+    # CPU); a margin any CPU or GPU clears, not the exact figure one machine's vector kernels give
+    assert all(r["test"]["accuracy"] >= 0.45 for r in summary["methods"].values())
     for method in summary["methods"].values():
         assert set(method["test"]["modality_accuracy"]) == {"strong", "weak"}
     # evaluate reproduces the test metrics recorded at the selected epoch
@@ -71,11 +72,12 @@ def test_demo_writes_summary_in_the_documented_shape(tmp_path, capsys):
     summary = json.loads((run / "summary.json").read_text())
     for method in ("joint", "g2d"):
         assert set(summary["methods"][method]["test"]["modality_accuracy"]) == {"strong", "weak"}
-    # the demo is seeded: two epochs on CPU give these test accuracies exactly (fp32 sums of 2000 samples)
-    assert {m: summary["methods"][m]["test"]["accuracy"] for m in ("joint", "g2d")} == \
-        pytest.approx({"joint": 0.6875, "g2d": 0.6745}, abs=1e-6)
+    # 10 classes (chance 0.1), 2000 test samples: two epochs give the students about 0.67 and the weak
+    # teacher about 0.46 on one CPU; margins that hold on any CPU or GPU, and the strong modality leads
+    assert all(summary["methods"][m]["test"]["accuracy"] >= 0.5 for m in ("joint", "g2d"))
     assert set(summary["teachers"]) == {"strong", "weak"}
-    assert summary["teachers"]["weak"]["test"]["accuracy"] == pytest.approx(0.4615, abs=1e-6)
+    teachers = {m: summary["teachers"][m]["test"]["accuracy"] for m in ("strong", "weak")}
+    assert 0.3 <= teachers["weak"] < teachers["strong"]
     assert (run / "config.yaml").exists()
     assert "fused" in capsys.readouterr().out
 

@@ -15,7 +15,6 @@ byte (about 1.2 s for a 1.25 GiB VGGSound-sized cache, > 2 % of such an epoch), 
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from g2d import io, ops
+from g2d.io import file_fingerprint
 from g2d.data.base import Batch, MultimodalDataset
 from g2d.objectives import TeacherOutputs
 from g2d.runtime import autocast
@@ -33,7 +33,6 @@ from g2d.data.loader import make_loader
 from g2d.validation import CacheMismatchError, G2DError
 
 FORMAT_VERSION = 2  # 2: per-array shape, SHA-256 and fingerprint in the manifest
-FINGERPRINT_BLOCKS, FINGERPRINT_BLOCK = 64, 4096
 
 
 def cache_identity(teachers: dict[str, Teacher], train: MultimodalDataset) -> dict[str, Any]:
@@ -95,19 +94,6 @@ def _write_folder_atomically(out_dir: Path, arrays: dict[str, np.ndarray], manif
                                        "sha256": file_sha256(tmp / f"{key}.npy"),
                                        "fingerprint": file_fingerprint(tmp / f"{key}.npy")}
         io.write_json(tmp / "manifest.json", {**manifest, "arrays": integrity})
-
-
-def file_fingerprint(path: Path) -> str:
-    """SHA-256 of the file's size and of 64 evenly spaced 4 KiB blocks: reads 256 KiB whatever the
-    size, and changes when a file is replaced, truncated or zeroed (not when one row is edited:
-    that is what the full hash is for)."""
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as fh:
-        for i in range(FINGERPRINT_BLOCKS):
-            fh.seek(i * max(size - FINGERPRINT_BLOCK, 0) // max(FINGERPRINT_BLOCKS - 1, 1))
-            digest.update(fh.read(FINGERPRINT_BLOCK))
-    return digest.hexdigest()
 
 
 RESIDENT_BYTES = 256 * 2**20  # caches up to this size are held on the training device

@@ -7,6 +7,7 @@ anything that is not what g2d wrote (never by running a pickle) with a message n
 from __future__ import annotations
 
 import errno
+import hashlib
 import io as _bytes
 import json
 import os
@@ -143,6 +144,31 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise G2DError(f"{what} {path}: expected a JSON object, got {type(obj).__name__}")
     return obj
+
+
+FINGERPRINT_BLOCKS, FINGERPRINT_BLOCK = 64, 4096
+
+
+def file_fingerprint(path: str | Path) -> str:
+    """SHA-256 of the file's size and of 64 evenly spaced 4 KiB blocks: reads 256 KiB whatever the
+    size, and changes when a file is replaced, truncated or zeroed (not when one row is edited:
+    that is what the full hash is for)."""
+    size = Path(path).stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as fh:
+        for i in range(FINGERPRINT_BLOCKS):
+            fh.seek(i * max(size - FINGERPRINT_BLOCK, 0) // max(FINGERPRINT_BLOCKS - 1, 1))
+            digest.update(fh.read(FINGERPRINT_BLOCK))
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of every byte of a file, read 1 MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _jsonable(obj: Any) -> Any:

@@ -105,3 +105,45 @@ def test_frames_pick_evenly_spaced_frames(tmp_path, files):
     with pytest.raises(DataError, match="holds no images"):
         (tmp_path / "empty").mkdir()
         FramesTransform(ImageTransform(), 1)(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("rate_in, rate_out", [(44100, 16000), (8000, 16000), (16000, 16000), (22050, 8000)])
+def test_a_long_clip_trimmed_before_resampling_equals_resampling_it_whole(tmp_path, rate_in, rate_out):
+    rng = np.random.default_rng(rate_in)
+    sf.write(str(tmp_path / "long.wav"), rng.uniform(-0.5, 0.5, 3 * rate_in).astype(np.float32), rate_in,
+             subtype="FLOAT")
+    t = AudioTransform(sample_rate=rate_out, seconds=0.5, n_fft=64, hop=32)
+    whole, rate = read_wav(tmp_path / "long.wav")
+    assert np.array_equal(t.waveform(tmp_path / "long.wav"), tile_trim(resample(whole, rate, rate_out), t.num_samples))
+
+
+def test_only_the_frames_the_clip_length_needs_are_decoded_and_resampled(tmp_path, monkeypatch):
+    import g2d.data.audio as audio
+
+    rate_in, minutes = 44100, 5
+    sf.write(str(tmp_path / "five-minutes.wav"), np.zeros(minutes * 60 * rate_in, np.int16), rate_in,
+             subtype="PCM_16")
+    seen = []
+    real = audio.resample
+    monkeypatch.setattr(audio, "resample", lambda x, *a, **k: seen.append(len(x)) or real(x, *a, **k))
+    t = AudioTransform(sample_rate=16000, seconds=1.0, n_fft=64, hop=32)
+    assert t.waveform(tmp_path / "five-minutes.wav").shape == (16000,)
+    assert seen == [audio.resample_input_frames(16000, rate_in, 16000)]
+    assert seen[0] < 1.1 * rate_in  # one second and a kernel's width, not 5 minutes
+
+
+def gradient_png(path, bits: int):
+    ramp = np.linspace(0, 1, 64 * 64).reshape(64, 64)
+    pixels = (ramp * 65535).astype(np.uint16) if bits == 16 else (ramp * 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_a_16_bit_image_keeps_its_full_range(tmp_path, channels):
+    t = ImageTransform(channels=channels, size=64, mean=(0.0,) * channels, std=(1.0,) * channels)
+    deep, shallow = t(gradient_png(tmp_path / "g16.png", 16)), t(gradient_png(tmp_path / "g8.png", 8))
+    assert deep.shape == shallow.shape == (channels, 64, 64)
+    assert deep.min() == 0.0 and deep.max() == pytest.approx(1.0, abs=1e-6)  # not saturated
+    assert len(np.unique(deep)) > 1000  # more grey levels than 8 bits hold, not a few
+    assert np.abs(deep - shallow).max() < 1.5 / 255  # the same picture as its 8-bit version

@@ -1,4 +1,6 @@
-"""The preprocessed-input cache's entries: listed, pruned by age and size, never one in use."""
+"""The preprocessed-input cache's entries: listed, pruned by age and size, never one in use; checked on
+open (a damaged entry is named and rebuilt), fully hashed by `g2d cache --verify`, and the staging
+folders of killed builds removed."""
 from __future__ import annotations
 
 import gc
@@ -8,8 +10,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
+import torch
 
 from g2d.cli import main
+from g2d.io import file_fingerprint
 from g2d.data.preprocessed_store import list_entries, mark_in_use, prune
 
 
@@ -75,3 +80,130 @@ def test_size_cap_evicts_entries_of_earlier_runs_but_not_those_in_use(tmp_path):
     left = {e.path.name for e in list_entries(tmp_path / "pre")}
     assert left.isdisjoint(old) and len(left) == 3  # the old run's entries went, the three in use stayed
     assert second.train.cache_folder.name in left
+
+
+# --- integrity: fingerprint on open, full hash on --verify, damaged entries rebuilt, stale staging removed
+
+def build_entry(root: Path, cache: Path):
+    """A manifest split decoded into the preprocessed cache; returns (train inputs, the train entry)."""
+    import warnings
+
+    from g2d.data import build_splits
+
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["id,x,img,label,split"]
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        np.save(root / f"{i}.npy", rng.normal(size=(64,)).astype(np.float32) + i % 2)
+        lines.append(f"r{i},{i}.npy,{i}.npy,{'ab'[i % 2]},{'test' if i >= 10 else 'train'}")
+    (root / "m.csv").write_text("\n".join(lines) + "\n")
+    options = {"path": str(root / "m.csv"), "modalities": ["x"], "cache_dir": str(cache), "min_class_samples": 1}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a sound entry opens without a word
+        splits = build_splits("manifest", options)
+    inputs = splits.train.get_batch(list(range(len(splits.train)))).inputs["x"]
+    return options, inputs, splits.train.cache_folder
+
+
+def zero_all(path: Path) -> None:
+    path.write_bytes(bytes(path.stat().st_size))
+
+
+def zero_data(path: Path) -> None:  # keeps the .npy header: np.load works, every value reads 0
+    arr = np.load(path)
+    np.save(path, np.zeros_like(arr))
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:-100])
+
+
+def replace(path: Path) -> None:  # another array of the same shape and dtype
+    arr = np.load(path)
+    np.save(path, arr[::-1].copy())
+
+
+def manifest_garbage(path: Path) -> None:
+    (path.parent / "manifest.json").write_text('{"format": 2, "good": [0, 1')
+
+
+def manifest_missing_hashes(path: Path) -> None:  # an entry of the previous format, or edited by hand
+    info = json.loads((path.parent / "manifest.json").read_text())
+    del info["arrays"]
+    (path.parent / "manifest.json").write_text(json.dumps(info))
+
+
+DAMAGE = {"zeroed": zero_all, "zeroed values": zero_data, "truncated": truncate, "replaced": replace,
+          "deleted": lambda p: p.unlink(), "manifest not JSON": manifest_garbage,
+          "manifest without hashes": manifest_missing_hashes}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_entry_is_named_and_rebuilt_never_read(tmp_path, damage):
+    from g2d.data import build_splits
+
+    options, inputs, folder = build_entry(tmp_path / "data", tmp_path / "cache")
+    DAMAGE[damage](folder / "x.npy")
+    with pytest.warns(UserWarning, match=rf"preprocessed-input cache entry {folder} is damaged \(.+\); rebuilding it"):
+        splits = build_splits("manifest", options)
+    assert torch.equal(splits.train.get_batch(list(range(len(splits.train)))).inputs["x"], inputs)
+    assert splits.train.cache_folder == folder and not entry_problem_of(folder)
+    _, again, _ = build_entry(tmp_path / "data", tmp_path / "cache")  # sound again: no warning
+    assert torch.equal(again, inputs)
+
+
+def entry_problem_of(folder: Path) -> str | None:
+    from g2d.data.preprocessed import FORMAT_VERSION
+    from g2d.data.preprocessed_store import entry_problem
+
+    info = json.loads((folder / "manifest.json").read_text())
+    return entry_problem(folder, {"x": (64,)}, info["num_records"], FORMAT_VERSION)
+
+
+def test_verify_reads_every_byte_and_names_an_entry_whose_contents_changed(tmp_path, capsys):
+    from g2d.data.preprocessed_store import verify_entries
+
+    _, _, folder = build_entry(tmp_path / "data", tmp_path / "cache")
+    assert main(["cache", "--verify", "--cache-dir", str(tmp_path / "cache")]) == 0
+    out = capsys.readouterr().out
+    assert f"{folder.name}: ok (1 arrays)" in out and "every array matches its recorded SHA-256" in out
+    info = json.loads((folder / "manifest.json").read_text())
+    arr = np.load(folder / "x.npy")
+    arr[3, 5] += 1.0  # one value: the fingerprint on open may not see it, the full hash does
+    np.save(folder / "x.npy", arr)
+    info["arrays"]["x.npy"]["fingerprint"] = file_fingerprint(folder / "x.npy")
+    (folder / "manifest.json").write_text(json.dumps(info))
+    lines, bad = verify_entries(tmp_path / "cache")
+    assert bad == [folder] and f"{folder.name}: CHANGED ['x.npy']" in lines
+    assert main(["cache", "--verify", "--cache-dir", str(tmp_path / "cache")]) != 0
+    err = capsys.readouterr().err
+    assert str(folder) in err and "differ from what was built" in err and "Traceback" not in err
+
+
+def test_staging_folders_of_killed_builds_are_removed_and_a_live_build_is_kept(tmp_path, capsys):
+    from g2d.data.preprocessed_store import building, remove_stale_staging
+
+    cache = tmp_path / "cache"
+    killed = cache / ".manifest-m-train-0123.a1b2c3"
+    killed.mkdir(parents=True)
+    np.save(killed / "x.npy", np.zeros(1000, np.float32))
+    live = cache / ".manifest-m-train-4567.d4e5f6"
+    live.mkdir()
+    for folder in (killed, live):
+        os.utime(folder, (time.time() - 3600, time.time() - 3600))
+    fresh = cache / ".manifest-m-train-89ab.000000"
+    fresh.mkdir()  # made a moment ago: its build may not hold its lock yet
+    with building(live):
+        assert main(["cache", "--list", "--cache-dir", str(cache)]) == 0
+        assert "removed 1 staging folders that interrupted builds left" in capsys.readouterr().out
+        assert not killed.exists() and live.exists() and fresh.exists()
+    assert remove_stale_staging(cache) == [live]  # its build ended without publishing it
+
+
+def test_a_build_removes_what_killed_builds_left(tmp_path):
+    cache = tmp_path / "cache"
+    killed = cache / ".manifest-m-train-0123.a1b2c3"
+    killed.mkdir(parents=True)
+    os.utime(killed, (0, 0))
+    build_entry(tmp_path / "data", cache)
+    assert not killed.exists() and not [p for p in cache.iterdir() if p.name.startswith(".")]

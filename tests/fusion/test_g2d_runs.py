@@ -21,11 +21,11 @@ def teachers_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return run
 
 
-#: seeded CPU results of the tiny config: (test accuracy of 64 samples, test loss)
-EVERY_FUSION = {"concat": (0.65625, 0.8112397), "cross-attention": (0.515625, 1.1325275), "film": (0.65625, 0.8913479),
-                "gated": (0.625, 0.9580134), "late": (0.703125, 1.0119846), "mmcosine": (0.765625, 0.7342906),
-                "shared": (0.6875, 0.9674910), "sum": (0.78125, 0.6953062)}
-THREE_MODALITIES = {"film": 0.59375, "gated": 0.46875, "cross-attention": 0.25}
+#: fusions that learn the tiny config (4 classes, chance 0.25) in its two epochs on any CPU or GPU: over
+#: seeds 0-3 on CPU their test accuracy was 0.625-0.80 and test loss 0.66-0.99, so >= 0.5 and
+#: < ln 4 is a margin a correct implementation clears whatever the vector kernels. The tiny
+#: cross-attention (width 8) ranged 0.28-0.52 over the same seeds: it is only checked to run.
+LEARNS_IN_TWO_EPOCHS = ("concat", "film", "gated", "late", "mmcosine", "shared", "sum")
 
 
 @pytest.mark.parametrize("name", FUSIONS.names())
@@ -33,10 +33,9 @@ def test_g2d_trains_with_every_fusion(name: str, teachers_run: Path) -> None:
     config = tiny_config(model__fusion={"name": name, "options": SMALL.get(name, {})})
     run = api.train_student(config, teachers_run, progress=False, name=f"g2d-{name}")
     test = run.result.test
-    assert test["num_samples"] == 64
-    if name in EVERY_FUSION:  # a fusion registered later (e.g. by a plugin) has no recorded figure
-        accuracy, loss = EVERY_FUSION[name]
-        assert test["accuracy"] == accuracy and test["loss"] == pytest.approx(loss, rel=1e-5)
+    assert test["num_samples"] == 64 and test["accuracy"] * 64 == pytest.approx(round(test["accuracy"] * 64))
+    if name in LEARNS_IN_TWO_EPOCHS:  # a fusion registered later (e.g. by a plugin) is only checked to run
+        assert test["accuracy"] >= 0.5 and test["loss"] < math.log(4)
     assert math.isfinite(test["loss"])
     assert set(test["modality_accuracy"]) == {"strong", "weak"}
     assert (run.out_dir / "model.safetensors").exists()
@@ -67,7 +66,9 @@ def test_g2d_with_three_modalities(name: str, three_modality_run: Path) -> None:
     run = api.train_student(three_modality_config(name), three_modality_run, progress=False, name=name)
     test = run.result.test
     assert set(test["modality_accuracy"]) == {"strong", "weak1", "weak2"}
-    assert test["accuracy"] == THREE_MODALITIES[name]
+    # 2 epochs of 3 classes on 96 samples: no accuracy margin holds on every CPU; every test sample is scored
+    assert test["num_samples"] == 32 and test["accuracy"] * 32 == pytest.approx(round(test["accuracy"] * 32))
+    assert math.isfinite(test["loss"])
     # phases (1, 1): epochs 0 and 1 train one modality per step, epoch 2 all three
     assert [sum(row["active_share"].values()) for row in run.result.history] == pytest.approx([1.0, 1.0, 3.0])
 

@@ -40,4 +40,5 @@ def test_composes_with_a_method_through_the_config(tmp_path):
 
     summary = run_methods(tiny_config(method__name="joint", method__options={}), tmp_path,
                           [MethodSpec.parse("joint+modality-dropout")], progress=False)
-    assert summary["methods"]["joint+modality-dropout"]["test"]["accuracy"] == 0.71875  # seeded, CPU, of 64
+    # 4 classes (chance 0.25): it still learns the strong modality (0.72 on one CPU); a margin any CPU clears
+    assert summary["methods"]["joint+modality-dropout"]["test"]["accuracy"] >= 0.45

@@ -36,7 +36,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
         return preprocessed_cache(args)
     if args.verify:
         if args.out is None:
-            raise ConfigError("--verify: name the run folder whose cache to check with --out RUN")
+            return verify_preprocessed_cache(args)
         from g2d.cache import verify_cache
 
         for line in verify_cache(args.out / "cache"):
@@ -44,7 +44,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
         print(f"teacher-output cache {args.out / 'cache'}: every array matches its recorded SHA-256")
         return 0
     if args.config is None:
-        raise ConfigError("g2d cache: expected a CONFIG to build the cache from (or --verify --out RUN)")
+        raise ConfigError("g2d cache: expected a CONFIG to build the cache from (or --verify [--out RUN], "
+                          "--list, --prune)")
     from g2d import api
 
     config = _config(args)
@@ -57,9 +58,12 @@ def cmd_cache(args: argparse.Namespace) -> int:
 def preprocessed_cache(args: argparse.Namespace) -> int:
     """``g2d cache --list`` / ``--prune``: the preprocessed-input cache's entries."""
     from g2d.data.preprocessed import default_cache_root
-    from g2d.data.preprocessed_store import format_entries, list_entries, prune
+    from g2d.data.preprocessed_store import format_entries, list_entries, prune, remove_stale_staging
 
     root = args.cache_dir or default_cache_root()
+    stale = remove_stale_staging(root) if Path(root).is_dir() else []
+    if stale:
+        print(f"removed {len(stale)} staging folders that interrupted builds left in {root}")
     if args.prune:
         if args.older_than is None and args.max_size is None:
             raise ConfigError("--prune: say what to delete with --older-than DAYS and/or --max-size GIB")
@@ -67,6 +71,27 @@ def preprocessed_cache(args: argparse.Namespace) -> int:
                         int(args.max_size * 2**30) if args.max_size is not None else None)
         print(f"removed {len(removed)} entries ({sum(e.size for e in removed) / 2**20:.1f} MiB) from {root}")
     print(format_entries(list_entries(root)))
+    return 0
+
+
+def verify_preprocessed_cache(args: argparse.Namespace) -> int:
+    """``g2d cache --verify`` without ``--out``: every preprocessed-input cache entry's arrays against
+    their recorded full SHA-256."""
+    from g2d.data.preprocessed import default_cache_root
+    from g2d.data.preprocessed_store import verify_entries
+    from g2d.validation import CacheMismatchError
+
+    root = args.cache_dir or default_cache_root()
+    lines, bad = verify_entries(root)
+    for line in lines:
+        print(line)
+    if bad:
+        raise CacheMismatchError(f"preprocessed-input cache {root}: {len(bad)} entries differ from what was built: "
+                                 f"{[str(b) for b in bad]}; delete them (the next run rebuilds them)")
+    if not lines:
+        print(f"preprocessed-input cache {root}: no entries to check")
+        return 0
+    print(f"preprocessed-input cache {root}: {len(lines)} entries checked, every array matches its recorded SHA-256")
     return 0
 
 
@@ -131,7 +156,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", type=Path, nargs="?", default=None, help="experiment YAML (to build the cache)")
     add_common(p, config=False)
     p.add_argument("--verify", action="store_true",
-                   help="check RUN/cache's arrays against their full SHA-256 (opening checks only a fingerprint)")
+                   help="check RUN/cache's arrays (with --out RUN), or else the preprocessed-input cache's "
+                        "entries, against their full SHA-256 (opening checks only a fingerprint)")
     p.add_argument("--list", action="store_true",
                    help="list the preprocessed-input cache's entries (size, age, last use, what made them)")
     p.add_argument("--prune", action="store_true", help="delete preprocessed-input cache entries (never one "

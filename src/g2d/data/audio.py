@@ -11,6 +11,7 @@ import math
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import soundfile as sf
@@ -20,15 +21,20 @@ import torch.nn.functional as F
 from g2d.validation import DataError
 
 
-def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """Decode an audio file to mono float32 in [-1, 1]; DataError if unreadable or truncated."""
+def read_wav(path: str | Path, max_frames: Callable[[int], int] | None = None) -> tuple[np.ndarray, int]:
+    """Decode an audio file to mono float32 in [-1, 1]; DataError if unreadable or truncated.
+    ``max_frames(rate)``: read only the first that many frames (the rest of a long clip is never
+    decoded)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"audio file {str(path)!r} does not exist")
     if path.suffix.lower() == ".wav":
         check_wav_complete(path)
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as fh:
+            rate = fh.samplerate
+            frames = -1 if max_frames is None else max(1, max_frames(rate))
+            data = fh.read(frames=frames, dtype="float32", always_2d=True)
     except (sf.SoundFileError, RuntimeError, ValueError) as err:
         raise DataError(f"audio file {str(path)!r} is unreadable ({err}); expected a valid "
                         f"WAV/FLAC/OGG file") from None
@@ -86,6 +92,16 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int, zero_crossings: int = 16,
     return out.astype(np.float32)
 
 
+def resample_input_frames(num_out: int, sr_in: int, sr_out: int, zero_crossings: int = 16) -> int:
+    """Input frames that :func:`resample` reads to make its first ``num_out`` output samples: the
+    last output's position plus the kernel's half-width. Reading only these gives exactly the
+    samples that resampling the whole clip and then trimming it would."""
+    if sr_in == sr_out:
+        return num_out
+    ratio = sr_out / sr_in
+    return math.ceil((num_out - 1) / ratio) + math.ceil(zero_crossings / min(1.0, ratio)) + 2
+
+
 def tile_trim(x: np.ndarray, length: int) -> np.ndarray:
     """Repeat a short clip until it fills ``length`` samples; cut a long one to its start."""
     if len(x) == 0:
@@ -120,6 +136,11 @@ class AudioTransform:
     hop: int = 160
     size: tuple[int, int] | None = None  # resize the spectrogram to (H, W); None keeps (F, frames)
 
+    def __post_init__(self) -> None:
+        if self.num_samples < self.n_fft:
+            raise ValueError(f"a clip of {self.seconds} s at {self.sample_rate} Hz is {self.num_samples} samples, "
+                             f"shorter than the STFT window n_fft = {self.n_fft}; raise seconds or lower n_fft")
+
     @property
     def num_samples(self) -> int:
         return int(round(self.sample_rate * self.seconds))
@@ -135,7 +156,13 @@ class AudioTransform:
                 f"{self.seconds} s, STFT n_fft={self.n_fft} hop={self.hop} Hann, log1p magnitude{size}")
 
     def waveform(self, path: str | Path) -> np.ndarray:
-        wave, rate = read_wav(path)
+        """The clip at ``sample_rate``, tiled or trimmed to ``seconds``. A long clip is trimmed before
+        it is resampled (only the frames the first ``seconds`` need are decoded), so a 5-minute file
+        costs what a ``seconds``-long one does."""
+        def needed(rate: int) -> int:
+            return resample_input_frames(self.num_samples, rate, self.sample_rate)
+
+        wave, rate = read_wav(path, max_frames=needed)
         return tile_trim(resample(wave, rate, self.sample_rate), self.num_samples)
 
     def __call__(self, path: str | Path) -> np.ndarray:

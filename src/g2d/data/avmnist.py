@@ -21,8 +21,8 @@ from g2d.data.base import DatasetInfo, DataSplits
 from g2d.data.common import carve_indices, encoder_spec, finish_splits
 from g2d.data.mapped import MappedArrayDataset, Standardise, bad_rows_chunked, open_npy, scalar_moments
 from g2d.data.registry import DATASETS, DatasetOptions
-from g2d.data.validate import (BadSamples, check_not_empty, check_numeric, check_same_counts,
-                               require_dir, require_file)
+from g2d.data.validate import (BadSamples, check_not_empty, check_numeric, check_same_counts, require_dir,
+                               require_file, warn_if_constant)
 from g2d.validation import DataError
 from g2d.registry import ConfigPath
 
@@ -107,6 +107,7 @@ def avmnist(opts: AVMNISTOptions) -> DataSplits:
     train_rows, train_y = train_rows[keep], train_y[keep]
     transforms, notes = {}, []
     for m in MODALITIES:
+        warn_if_constant(train_src[m], m, f"train split of {root}", train_rows)
         mean, std = scalar_moments(train_src[m], train_rows) if opts.standardize else (0.0, 1.0)
         transforms[m] = Standardise(mean, std or 1.0, cast_first=True)
         notes.append(f"{m}: (x - {mean:.6g}) / {std or 1.0:.6g}" if opts.standardize else f"{m}: as stored")

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from g2d.data.audio import AudioTransform
 from g2d.data.base import DataSplits, MultimodalDataset, carve_validation, stratified_split
 from g2d.data.image import FramesTransform, ImageTransform
 from g2d.data.preprocessed import default_cache_root
 from g2d.data.registry import DatasetOptions
-from g2d.data.validate import BadSamples
+from g2d.data.validate import BadSamples, check_class_list, check_targets_vary, warn_constant
 from g2d.registry import ConfigPath, Options
 from g2d.validation import RELATIVE_PATHS, DataError
 
@@ -24,6 +24,15 @@ def _number_to_name(value: Any) -> Any:
 
 #: A class label as written in a csv; YAML numbers (``classes: [0, 1, 2]``) are read as their text.
 ClassName = Annotated[str, BeforeValidator(_number_to_name)]
+
+
+def _valid_class_list(classes: list[str]) -> list[str]:
+    check_class_list(classes, "class list")
+    return classes
+
+
+#: A list of class names in class order: at least two, none repeated.
+ClassList = Annotated[list[ClassName], AfterValidator(_valid_class_list)]
 
 
 class CachedLoaderOptions(DatasetOptions):
@@ -71,6 +80,7 @@ class AudioOptions(Options):
     def _size_pair(self) -> "AudioOptions":
         if self.size is not None and (len(self.size) != 2 or min(self.size) < 1):
             raise ValueError(f"size: expected [H, W] with positive values, got {self.size}")
+        self.transform()  # a clip shorter than the STFT window is refused now, by its options
         return self
 
     def transform(self) -> AudioTransform:
@@ -141,9 +151,13 @@ def carve_records(records: list, fraction: float, seed: int, stratify: bool, whe
     return [records[i] for i in keep], [records[i] for i in held], record
 
 
-def scale_targets(train: np.ndarray, *others: np.ndarray) -> tuple[tuple[float, float], list[np.ndarray]]:
-    """Scale regression targets to [0, 1] with the train split's (min, max); returns the range."""
-    lo, hi = float(np.min(train)), float(np.max(train))
+def scale_targets(train: np.ndarray, *others: np.ndarray, where: str = "regression targets"
+                  ) -> tuple[tuple[float, float], list[np.ndarray]]:
+    """Scale regression targets to [0, 1] with the train split's (min, max); returns the range.
+    A constant train target (nothing to learn, and no range to scale by) is a DataError."""
+    values = np.asarray(train, np.float64)
+    check_targets_vary(values, "regression", where)
+    lo, hi = float(np.min(values)), float(np.max(values))
     span = hi - lo if hi > lo else 1.0
     return (lo, hi), [(np.asarray(a, np.float64) - lo) / span for a in (train, *others)]
 
@@ -169,6 +183,8 @@ def file_splits(records: dict[str, list], pipeline: Any, info: Any, opts: Cached
     common = dict(cache_root=opts.cache_root(), workers=opts.decode_workers, hash_contents=opts.hash_contents,
                   max_cache_bytes=int(opts.cache_max_gib * 2**30) if opts.cache_max_gib else None)
     train = build_file_dataset(train_records, pipeline, info, bad, name=f"{name}/train", augment=augment, **common)
+    for m in train.constant_modalities:
+        warn_constant(m, f"{name} train split", len(train))
     val = build_file_dataset(val_records, pipeline, info, bad, name=f"{name}/val", **common)
     test = build_file_dataset(records["test"], pipeline, info, bad, name=f"{name}/test", **common)
     provenance["preprocessed_cache"] = str(train.cache_folder.parent) if train.cache_folder else None

@@ -14,7 +14,7 @@ import torch
 from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits
-from g2d.data.common import (AudioOptions, ClassName, FileLoaderOptions, ImageOptions, drop_duplicates,
+from g2d.data.common import (AudioOptions, ClassList, FileLoaderOptions, ImageOptions, drop_duplicates,
                              encoder_spec, file_splits, read_csv_rows)
 from g2d.data.image import FramesTransform
 from g2d.data.preprocessed import Pipeline, Record
@@ -48,7 +48,7 @@ class CremadOptions(AudioVisualOptions):
     val_csv: str | None = Field(None, description="optional; otherwise carved from train")
     audio_dir: str = "AudioWAV"
     frames_dir: str = "Image-01-FPS"
-    classes: list[ClassName] = Field(default_factory=lambda: list(EMOTIONS), description="label names, in class order")
+    classes: ClassList = Field(default_factory=lambda: list(EMOTIONS), description="label names, in class order")
 
 
 def av_pipeline(audio: AudioOptions, image: ImageOptions) -> tuple[Pipeline, dict[str, tuple[int, ...]]]:

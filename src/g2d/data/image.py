@@ -17,15 +17,28 @@ from g2d.validation import DataError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
+#: Pillow modes of one high-bit-depth grey channel (16-bit PNG) and their full-scale value.
+HIGH_DEPTH_GREY = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535}
+
+
 def read_image(path: str | Path, channels: int = 3) -> Image.Image:
-    """Fully decode an image (so truncation is found now) as RGB (3) or greyscale (1)."""
+    """Fully decode an image (so truncation is found now) as RGB (3) or greyscale (1). A 16-bit grey
+    image keeps its full range: it comes back as one float channel ("F") scaled to [0, 255], where
+    converting it to 8 bits would saturate it to a few grey levels. A frame larger than Pillow's
+    decompression-bomb limit is refused by name."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"image file {str(path)!r} does not exist")
     try:
         with Image.open(path) as img:
             img.load()
+            if img.mode in HIGH_DEPTH_GREY:
+                scaled = np.asarray(img, dtype=np.float32) * (255.0 / HIGH_DEPTH_GREY[img.mode])
+                return Image.fromarray(scaled, mode="F")
             return img.convert("RGB" if channels == 3 else "L")
+    except Image.DecompressionBombError as err:
+        raise DataError(f"image file {str(path)!r} is too large to decode safely ({err}); expected a frame of "
+                        f"at most {Image.MAX_IMAGE_PIXELS} pixels — resize it") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise DataError(f"image file {str(path)!r} is unreadable or truncated ({err}); "
                         f"expected a valid JPEG/PNG image") from None
@@ -86,6 +99,8 @@ class ImageTransform:
         img = img.resize((self.stored_side, self.stored_side), Image.BILINEAR)
         arr = np.asarray(img, dtype=np.float32) / 255.0
         arr = arr[:, :, None] if arr.ndim == 2 else arr
+        if arr.shape[2] != self.channels:  # a 16-bit grey image read for an RGB encoder
+            arr = np.repeat(arr, self.channels, axis=2)
         arr = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
         return np.ascontiguousarray(arr.transpose(2, 0, 1))
 

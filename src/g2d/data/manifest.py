@@ -21,12 +21,13 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from g2d.data.base import DatasetInfo, DataSplits
-from g2d.data.common import (AudioOptions, CachedLoaderOptions, ClassName, ImageOptions, carve_records,
+from g2d.data.common import (AudioOptions, CachedLoaderOptions, ClassList, ImageOptions, carve_records,
                              drop_duplicates, encoder_spec, file_splits, read_csv_rows, scale_targets)
 from g2d.data.preprocessed import Pipeline, Record, TextCell, drop_missing
 from g2d.data.text import TextOptions, TokenizeText, train_tokenizer
 from g2d.data.registry import DATASETS
-from g2d.data.validate import MIN_CLASS_SAMPLES, BadSamples, check_class_support
+from g2d.data.validate import (ARRAY_FILE_ERRORS, MIN_CLASS_SAMPLES, BadSamples, check_class_support,
+                               find_duplicates)
 from g2d.validation import RELATIVE_PATHS, DataError
 from g2d.registry import ConfigPath
 
@@ -45,7 +46,7 @@ class ManifestOptions(CachedLoaderOptions):
                                    "default: read from the first row (text must be named here)")
     label_column: str = "label"
     task_type: Literal["classification", "regression"] = "classification"
-    classes: list[ClassName] | None = Field(None, description="label names in class order; default: sorted train "
+    classes: ClassList | None = Field(None, description="label names in class order; default: sorted train "
                                             "labels, each needing min_class_samples rows in more than one split")
     min_class_samples: int = Field(MIN_CLASS_SAMPLES, ge=1, description="without `classes`: fewer rows make a "
                                    "label an error (a typo?)")
@@ -115,7 +116,10 @@ def read_manifest(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, object_pairs_hook=_unique_keys)
+            except _RepeatedKey as err:
+                raise DataError(f"{path.name} line {n}: the object names key {err.key!r} twice; every field needs "
+                                f"a distinct name, or one of the values would be silently dropped") from None
             except json.JSONDecodeError as err:
                 raise DataError(f"{path.name} line {n}: not valid JSON ({err.msg}); expected one object per line") from None
             if not isinstance(row, dict):
@@ -127,12 +131,34 @@ def read_manifest(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[
     if not table:
         raise DataError(f"{path}: the manifest is empty; expected a header row and at least one sample")
     header = table[0][1]
+    repeated = find_duplicates(header)
+    if repeated:
+        at = [i + 1 for i, c in enumerate(header) if c == repeated[0]]
+        raise DataError(f"{path} line {table[0][0]}: the header names column {repeated[0]!r} {len(at)} times "
+                        f"(columns {at}); every column needs a distinct name, or one of them would be "
+                        f"silently ignored")
     rows = []
     for n, fields in table[1:]:
         if len(fields) != len(header):
             raise DataError(f"{path.name} line {n}: expected {len(header)} fields ({','.join(header)}), got {len(fields)}")
         rows.append((f"{path.name} line {n}", dict(zip(header, fields))))
     return header, rows
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads`` hook: an object with one key twice is refused (json keeps the last silently)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _RepeatedKey(key)
+        out[key] = value
+    return out
 
 
 def detect_kind(value: Any) -> Kind:
@@ -154,8 +180,8 @@ def parse_numbers(value: Any) -> np.ndarray:
         parts = [p for p in re.split(r"[,;\s]+", value.strip().strip("[]")) if p]
         if not parts:
             raise ValueError("empty cell")
-        return np.asarray([float(p) for p in parts], dtype=np.float32)
-    arr = np.asarray(value, dtype=np.float32)
+        return np.asarray([float(p) for p in parts], dtype=np.float64)
+    arr = np.asarray(value, dtype=np.float64)
     return arr.reshape(1) if arr.ndim == 0 else arr
 
 
@@ -165,7 +191,7 @@ class NpyLoader:
     def __call__(self, path: Path) -> np.ndarray:
         try:
             arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as err:
+        except ARRAY_FILE_ERRORS as err:
             raise DataError(f"array file {str(path)!r} is unreadable ({err}); expected a numeric .npy") from None
         if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
             raise DataError(f"array file {str(path)!r}: expected a numeric array, got dtype {arr.dtype}")
@@ -173,11 +199,13 @@ class NpyLoader:
 
 
 class Standardize:
+    """``(x − mean) / std`` computed in float64 (a value near 1e30 must not overflow), then float32."""
+
     def __init__(self, mean: np.ndarray, std: np.ndarray) -> None:
-        self.mean, self.std = mean.astype(np.float32), std.astype(np.float32)
+        self.mean, self.std = mean.astype(np.float64), std.astype(np.float64)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return (np.asarray(x, np.float32) - self.mean) / self.std
+        return ((np.asarray(x, np.float64) - self.mean) / self.std).astype(np.float32)
 
 
 class CropFinisher:
@@ -333,7 +361,8 @@ def build_manifest(opts: ManifestOptions, provenance: dict[str, Any] | None = No
             raise DataError(f"{path}: found an empty {split} split (0 usable rows); every split needs samples")
     target_range = None
     if not classification:
-        target_range, scaled = scale_targets(np.asarray([r.target for r in records["train"]]))
+        target_range, scaled = scale_targets(np.asarray([r.target for r in records["train"]]),
+                                             where=f"{path} column {opts.label_column!r}")
         lo, hi = target_range
         for recs in records.values():
             for r in recs:
@@ -409,10 +438,12 @@ def manifest_pipeline(train: list[Record], kinds: dict[str, Kind], opts: Manifes
             notes.append(f"{m}: .npy as stored, shape {stored[m]}")
         else:
             values = np.stack([r.sources[m] for r in train if r.sources[m].shape == train[0].sources[m].shape])
+            values = values.astype(np.float64)  # statistics in float64: squares of 1e30 overflow float32
             mean, std = (values.mean(0), values.std(0)) if opts.standardize else (0 * values[0], 1 + 0 * values[0])
             std = np.where(std > 0, std, 1.0)
             decoders[m], stored[m], final[m] = Standardize(mean, std), tuple(values.shape[1:]), tuple(values.shape[1:])
-            notes.append(f"{m}: inline numbers {stored[m]}" + (", per-feature train mean/std" if opts.standardize else ""))
+            notes.append(f"{m}: inline numbers {stored[m]}" + (", per-feature train mean/std (float64)"
+                                                                if opts.standardize else ""))
     return Pipeline(decoders, stored, "; ".join(notes), finishers or None), final
 
 

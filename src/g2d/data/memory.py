@@ -13,7 +13,6 @@ batch), and the ``arrays`` loader memory-maps the ``.npz`` members ``save_arrays
 from __future__ import annotations
 
 import io as pyio
-import zipfile
 from pathlib import Path
 from typing import Any, Literal, Mapping, Sequence
 
@@ -23,11 +22,12 @@ from pydantic import Field
 
 from g2d import io
 from g2d.data.base import DatasetInfo, DataSplits
-from g2d.data.common import ClassName, carve_indices, scale_targets
+from g2d.data.common import ClassList, carve_indices, scale_targets
 from g2d.data.mapped import MappedArrayDataset, Standardise, check_finite_chunked, feature_moments, open_npz_members
 from g2d.data.registry import DATASETS, DatasetOptions
-from g2d.data.validate import (MIN_CLASS_SAMPLES, check_class_support, check_finite_rows, check_not_empty,
-                               check_numeric, check_same_counts)
+from g2d.data.validate import (ARRAY_FILE_ERRORS, MIN_CLASS_SAMPLES, check_class_list, check_class_support,
+                               check_finite_rows, check_not_empty, check_numeric, check_same_counts,
+                               check_targets_vary, warn_if_constant)
 from g2d.validation import RELATIVE_PATHS, DataError
 from g2d.registry import ConfigPath
 
@@ -46,6 +46,8 @@ def from_arrays(inputs: Mapping[str, Any], labels: Any, *, task: Literal["classi
     split only) is refused as a probable typo."""
     if len(inputs) < 1:
         raise DataError(f"{source}: expected at least one modality array, got none")
+    if class_names is not None:
+        check_class_list(list(class_names), f"{source}: class_names")
     arrays = {m: np.asanyarray(x) for m, x in inputs.items()}  # no copies: memory-mapped arrays stay mapped
     y = np.asarray(labels)
     y = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
@@ -78,11 +80,15 @@ def from_arrays(inputs: Mapping[str, Any], labels: Any, *, task: Literal["classi
     if classification:
         targets = {s: torch.as_tensor(t.astype(np.int64)) for s, t in targets.items()}
     else:
-        target_range, scaled = scale_targets(targets["train"], *[targets[s] for s in parts])
+        target_range, scaled = scale_targets(targets["train"], *[targets[s] for s in parts],
+                                             where=f"{source}: labels")
         targets = {s: torch.as_tensor(t, dtype=torch.float32) for s, t in zip(parts, scaled[1:])}
     info = DatasetInfo(tuple(arrays), task, num_classes, {m: tuple(a.shape[1:]) for m, a in arrays.items()},
                        tuple(class_names or [str(c) for c in range(num_classes)]) if classification else None,
                        target_range)
+    check_targets_vary(targets["train"].numpy(), task, source, info.class_names)
+    for m, a in arrays.items():
+        warn_if_constant(a, m, source, parts["train"])
     stats = {m: (0.0, 1.0) for m in arrays}
     if standardize:
         for m, a in arrays.items():
@@ -152,7 +158,7 @@ class ArraysOptions(DatasetOptions):
                                                "null: in-memory splits passed to the API")
     modalities: list[str] = Field(..., min_length=1)
     task_type: Literal["classification", "regression"] = "classification"
-    class_names: list[ClassName] | None = Field(None, description="default: 0..max label, each needing "
+    class_names: ClassList | None = Field(None, description="default: 0..max label, each needing "
                                                 "min_class_samples samples (in more than one split)")
     min_class_samples: int = Field(MIN_CLASS_SAMPLES, ge=1, description="without `class_names`: fewer "
                                    "samples make a label an error (a typo?)")
@@ -183,7 +189,7 @@ def arrays(opts: ArraysOptions) -> DataSplits:
         inputs = open_npz_members(path, opts.modalities)  # memory-mapped where stored uncompressed
     except DataError:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+    except ARRAY_FILE_ERRORS as err:
         raise DataError(f"{path}: not a readable .npz of numeric arrays ({err})") from None
     return from_arrays(inputs, labels, task=opts.task_type, split=split, class_names=opts.class_names,
                        val_fraction=opts.val_fraction, test_fraction=opts.test_fraction,

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,11 +27,12 @@ import torch
 
 from g2d import io
 from g2d.data.base import Batch, DatasetInfo, MultimodalDataset
-from g2d.data.preprocessed_store import mark_in_use, prune
+from g2d.data.preprocessed_store import (array_record, building, entry_problem, mark_in_use, prune,
+                                         read_entry_manifest, remove_stale_staging)
 from g2d.data.validate import BadSamples
 from g2d.validation import DataError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: per-array shape, SHA-256 and fingerprint in the manifest; constant modalities
 Decoder = Callable[[Any], np.ndarray]  # source -> stored array (deterministic)
 Finish = Callable[[torch.Tensor, bool], torch.Tensor]  # (batch of stored arrays, augment) -> inputs
 
@@ -84,20 +85,12 @@ def source_key(source: Any, contents: bool = False) -> str:
     if path.is_dir():
         entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file())
         if contents:
-            return f"{path}|" + ";".join(f"{n}:{_content_hash(path / n)}" for n, _, _ in entries)
+            return f"{path}|" + ";".join(f"{n}:{io.file_sha256(path / n)}" for n, _, _ in entries)
         return f"{path}|" + ";".join(f"{n}:{size}:{mtime}" for n, size, mtime in entries)
     if contents:
-        return f"{path}|{_content_hash(path)}"
+        return f"{path}|{io.file_sha256(path)}"
     st = path.stat()
     return f"{path}|{st.st_size}|{st.st_mtime_ns}"
-
-
-def _content_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fingerprint_records(records: Sequence[Record], description: str, contents: bool = False) -> str:
@@ -132,18 +125,43 @@ class _DecodeAll(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[int, dict[str, np.ndarray] | None, str | None]:
         record = self.records[i]
         try:
-            out = {}
-            for m, decode in self.pipeline.decoders.items():
-                arr = np.asarray(decode(record.sources[m]), dtype=np.float32)
-                expected = self.pipeline.stored_shapes[m]
-                if arr.shape != expected:
-                    raise DataError(f"modality {m!r}: expected shape {expected}, got {arr.shape}")
-                if not np.isfinite(arr).all():
-                    raise DataError(f"modality {m!r}: found NaN or Inf; inputs must be finite")
-                out[m] = arr
+            out = {m: decode_checked(record, m, decode, self.pipeline.stored_shapes[m])
+                   for m, decode in self.pipeline.decoders.items()}
             return i, out, None
         except DataError as err:
             return i, None, str(err)
+
+
+def describe_source(source: Any) -> str:
+    """A sample's source as an error message shows it: the file's path, or what the inline value is."""
+    if isinstance(source, (str, Path)):
+        return f"file {str(source)!r}"
+    if isinstance(source, TextCell):
+        return "its text"
+    return "its inline numbers"
+
+
+def decode_checked(record: Record, modality: str, decode: Decoder, expected: tuple[int, ...]) -> np.ndarray:
+    """One modality of one sample decoded and checked (shape, finite). Any error of the decoder —
+    g2d's own, or one Pillow, soundfile, numpy or torch raises on this file — becomes this sample's
+    DataError naming the file and the reason, so ``skip_bad`` can drop it and nothing escapes as a
+    traceback."""
+    source = record.sources[modality]
+    try:
+        arr = np.asarray(decode(source), dtype=np.float32)
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - a third-party decoder's failure on this one file
+        reason = str(err).strip().splitlines()[0][:300] if str(err).strip() else "no message"
+        raise DataError(f"modality {modality!r}: decoding {describe_source(source)} failed "
+                        f"({type(err).__name__}: {reason})") from None
+    if arr.shape != expected:
+        raise DataError(f"modality {modality!r}: expected shape {expected}, got {arr.shape} "
+                        f"(from {describe_source(source)})")
+    if not np.isfinite(arr).all():
+        raise DataError(f"modality {modality!r}: found NaN or Inf in {describe_source(source)}; "
+                        f"inputs must be finite")
+    return arr
 
 
 def _identity(x: Any) -> Any:
@@ -151,27 +169,57 @@ def _identity(x: Any) -> Any:
 
 
 def decode_all(records: Sequence[Record], pipeline: Pipeline, bad: BadSamples, workers: int,
-               sink: Callable[[int, dict[str, np.ndarray]], None] | None = None) -> list[int]:
-    """Decode every record once (``workers`` processes); returns the indices that decoded cleanly."""
+               sink: Callable[[int, dict[str, np.ndarray]], None] | None = None,
+               name: str = "data") -> tuple[list[int], list[str]]:
+    """Decode every record once (``workers`` processes); returns the indices that decoded cleanly
+    and the modalities whose every decoded sample is the same (constant).
+    On a terminal, a pass that takes more than two seconds shows a progress bar naming ``name``."""
+    from tqdm.auto import tqdm
+
     loader = torch.utils.data.DataLoader(_DecodeAll(records, pipeline), batch_size=None,
                                          num_workers=workers, collate_fn=_identity)
-    good, errors = [], {}
-    for i, arrays, error in loader:
+    good, errors, constant = [], {}, ConstantModalities()
+    bar = tqdm(loader, total=len(records), desc=f"preprocessing {name}", unit="sample", leave=False,
+               delay=2.0, file=sys.stderr, disable=not sys.stderr.isatty())
+    for i, arrays, error in bar:
         if error is None:
             good.append(i)
+            constant.see(arrays)
             if sink is not None:
                 sink(i, arrays)
         else:
             errors[i] = error
     for i in sorted(errors):
         bad.report(records[i].where, errors[i])
-    return good
+    return good, constant.names()
+
+
+class ConstantModalities:
+    """Tracks, over the decoded samples, which modalities never differ from their first sample."""
+
+    def __init__(self) -> None:
+        self.first: dict[str, np.ndarray] = {}
+        self.varies: set[str] = set()
+        self.count = 0
+
+    def see(self, arrays: dict[str, np.ndarray]) -> None:
+        self.count += 1
+        for m, a in arrays.items():
+            ref = self.first.setdefault(m, a)
+            if m not in self.varies and ref is not a and not np.array_equal(ref, a):
+                self.varies.add(m)
+
+    def names(self) -> list[str]:
+        """The modalities identical in every sample (none when fewer than two samples decoded)."""
+        return sorted(set(self.first) - self.varies) if self.count > 1 else []
 
 
 def build_cache_folder(folder: Path, records: Sequence[Record], pipeline: Pipeline, bad: BadSamples,
-                       workers: int) -> None:
-    """Decode every record into memory-mapped arrays in a temporary folder, then rename it."""
-    with io.staged_folder(folder, replace=False) as tmp:  # another process finishing first wins
+                       workers: int, name: str = "data", replace: bool = False) -> None:
+    """Decode every record into memory-mapped arrays in a temporary folder, then rename it. With
+    ``replace`` (a damaged entry is rebuilt) the new folder replaces the old one; otherwise another
+    process that finished the same entry first wins."""
+    with io.staged_folder(folder, replace=replace) as tmp, building(tmp):
         arrays = {m: np.lib.format.open_memmap(tmp / f"{m}.npy", mode="w+", dtype=np.float32,
                                                shape=(len(records), *shape))
                   for m, shape in pipeline.stored_shapes.items()}
@@ -182,7 +230,7 @@ def build_cache_folder(folder: Path, records: Sequence[Record], pipeline: Pipeli
             for m, a in decoded.items():
                 arrays[m][i] = a
 
-        good = decode_all(records, pipeline, bad, workers, sink)
+        good, constant = decode_all(records, pipeline, bad, workers, sink, name)
         for a in arrays.values():
             a.flush()
         del arrays
@@ -190,7 +238,9 @@ def build_cache_folder(folder: Path, records: Sequence[Record], pipeline: Pipeli
             "format": FORMAT_VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "made_by": f"{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]} (in {os.getcwd()})",
             "transform": pipeline.description, "num_records": len(records), "good": good,
-            "skipped": bad.skipped, "shapes": {m: list(s) for m, s in pipeline.stored_shapes.items()}})
+            "skipped": bad.skipped, "constant": constant,
+            "shapes": {m: list(s) for m, s in pipeline.stored_shapes.items()},
+            "arrays": {f"{m}.npy": array_record(tmp / f"{m}.npy") for m in pipeline.stored_shapes}})
 
 
 def reserve_space(path: Path) -> None:
@@ -225,6 +275,7 @@ class FileDataset(MultimodalDataset):
         dtype = torch.long if info.task == "classification" else torch.float32
         self.target = torch.tensor([r.target for r in self.records], dtype=dtype)
         self._arrays: dict[str, np.ndarray] | None = None
+        self.constant_modalities: list[str] = []  # modalities identical in every sample (set by the builder)
         self.lease: Any = None  # the preprocessed-cache entry's in-use lock (see preprocessed_store)
         sources = source_fingerprint or fingerprint_records(self.records, pipeline.description)
         self._fingerprint = hashlib.sha256(f"{sources}|augment={augment}".encode()).hexdigest()[:16]
@@ -246,8 +297,8 @@ class FileDataset(MultimodalDataset):
         if arrays is not None:
             rows = np.asarray([self.rows[i] for i in indices])
             return {m: torch.from_numpy(np.ascontiguousarray(a[rows])) for m, a in arrays.items()}
-        return {m: torch.from_numpy(np.stack([np.asarray(decode(self.records[i].sources[m]), np.float32)
-                                              for i in indices]))
+        shapes = self.pipeline.stored_shapes
+        return {m: torch.from_numpy(np.stack([decode_checked(self.records[i], m, decode, shapes[m]) for i in indices]))
                 for m, decode in self.pipeline.decoders.items()}
 
     def get_batch(self, indices: Sequence[int]) -> Batch:
@@ -279,19 +330,19 @@ def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetI
     if not records:
         raise DataError(f"{name}: found an empty split (0 usable samples); every split needs at least one")
     if cache_root is None:
-        good = decode_all(records, pipeline, bad, workers)
+        good, constant = decode_all(records, pipeline, bad, workers, name=name)
         kept = [records[i] for i in good]
         sources = fingerprint_records(kept, pipeline.description, True) if hash_contents else None
-        return _nonempty(FileDataset(kept, pipeline, info, augment=augment, source_fingerprint=sources), name)
+        dataset = FileDataset(kept, pipeline, info, augment=augment, source_fingerprint=sources)
+        dataset.constant_modalities = constant
+        return _nonempty(dataset, name)
     key = fingerprint_records(records, pipeline.description, hash_contents)
     folder = Path(cache_root) / f"{name.replace('/', '-')}-{key}"
-    built = not (folder / "manifest.json").exists()
-    if built:
-        build_cache_folder(folder, records, pipeline, BadSamples(True), workers)
+    built = open_or_build_entry(folder, records, pipeline, workers, name)
     lease = mark_in_use(folder)
     if built and max_cache_bytes is not None:
         prune(Path(cache_root), max_bytes=max_cache_bytes)
-    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest = read_entry_manifest(folder) or {}
     for entry in manifest["skipped"]:  # replay: raises unless skip_bad
         bad.report(entry["where"], entry["problem"])
     good = manifest["good"]
@@ -301,7 +352,35 @@ def build_file_dataset(records: list[Record], pipeline: Pipeline, info: DatasetI
     dataset = FileDataset(kept, pipeline, info, augment=augment, cache_folder=folder, rows=good,
                           source_fingerprint=sources)
     dataset.lease = lease  # the entry stays "in use" (never pruned) while this split is alive
+    dataset.constant_modalities = list(manifest.get("constant", []))
     return _nonempty(dataset, name)
+
+
+def open_or_build_entry(folder: Path, records: Sequence[Record], pipeline: Pipeline, workers: int,
+                        name: str) -> bool:
+    """Make sure ``folder`` holds a sound entry for ``records``: build it when absent; when its
+    manifest or an array is damaged (truncated, zeroed, replaced: :func:`entry_problem`), say so and
+    rebuild it in place. Staging folders that killed builds left are removed first. True when built."""
+    shapes, problem = pipeline.stored_shapes, None
+    if (folder / "manifest.json").exists():
+        problem = entry_problem(folder, shapes, len(records), FORMAT_VERSION)
+        if problem is None:
+            return False
+        warnings.warn(f"preprocessed-input cache entry {folder} is damaged ({problem}); rebuilding it")
+    remove_stale_staging(folder.parent)
+    try:
+        build_cache_folder(folder, records, pipeline, BadSamples(True), workers, name, replace=problem is not None)
+    except OSError as err:
+        if problem is None or isinstance(err, io.DiskFullError):
+            raise
+        raise DataError(f"preprocessed-input cache entry {folder} is damaged ({problem}) and could not be "
+                        f"rebuilt ({err}); delete that folder, or set data.options.cache_dir to a writable "
+                        f"folder") from None
+    problem = entry_problem(folder, shapes, len(records), FORMAT_VERSION)
+    if problem is not None:
+        raise DataError(f"preprocessed-input cache entry {folder} is damaged right after it was built ({problem}); "
+                        f"check the disk, delete that folder, or set data.options.cache_dir elsewhere")
+    return True
 
 
 def _nonempty(ds: FileDataset, name: str) -> FileDataset:

@@ -29,5 +29,10 @@ class DatasetOptions(Options):
 
 def build_splits(name: str, options: dict | Options | None = None) -> DataSplits:
     """Load data set ``name`` with ``options`` (validated against its options model)."""
+    from g2d.data.validate import check_targets_vary
+
     parsed = DATASETS.parse_options(name, options, f"data.options ({name})")
-    return DATASETS.get(name).factory(parsed)
+    splits = DATASETS.get(name).factory(parsed)
+    check_targets_vary(splits.train.targets().numpy(), splits.info.task, f"data set {name!r}",
+                       splits.info.class_names)
+    return splits

@@ -20,7 +20,8 @@ from pydantic import Field
 from g2d.data.base import Batch, DatasetInfo, DataSplits, MultimodalDataset, hash_arrays
 from g2d.data.common import carve_indices, encoder_spec, finish_splits, scale_targets
 from g2d.data.registry import DATASETS, DatasetOptions
-from g2d.data.validate import BadSamples, check_numeric, check_same_counts, check_unique, require_file
+from g2d.data.validate import (ARRAY_FILE_ERRORS, BadSamples, check_numeric, check_same_counts, check_unique,
+                               require_file, warn_constant)
 from g2d.validation import DataError
 from g2d.registry import ConfigPath
 
@@ -86,7 +87,7 @@ def read_npz(path: Path, opts: SequenceOptions) -> Split:
     try:
         data = np.load(path, allow_pickle=False)
         keys = set(data.files)
-    except (ValueError, OSError, EOFError) as err:
+    except ARRAY_FILE_ERRORS as err:
         raise DataError(f"{path}: not a readable .npz file ({err})") from None
     out: Split = {}
     for m in opts.modalities + [opts.label_key]:
@@ -108,8 +109,10 @@ def read_npz(path: Path, opts: SequenceOptions) -> Split:
                                 f"(sum of T, F) with {m}_lengths (N,)")
         out["labels"] = data[opts.label_key]
         out["ids"] = [str(x) for x in data["ids"]] if "ids" in keys else None
-    except ValueError as err:  # e.g. an object array inside the npz
+    except DataError as err:
         raise DataError(f"{path}: {err}") from None
+    except ARRAY_FILE_ERRORS as err:  # an object array, a corrupt or truncated member
+        raise DataError(f"{path}: not a readable .npz file ({type(err).__name__}: {err})") from None
     return out
 
 
@@ -192,7 +195,7 @@ def pad(seqs: list[np.ndarray], length: int, mean: np.ndarray, std: np.ndarray) 
     lengths = np.zeros(len(seqs), np.int64)
     for i, s in enumerate(seqs):
         s = s[:length]
-        out[i, :len(s)], lengths[i] = (s - mean) / std, len(s)
+        out[i, :len(s)], lengths[i] = (np.asarray(s, np.float64) - mean) / std, len(s)
     return torch.from_numpy(out), torch.from_numpy(lengths)
 
 
@@ -227,14 +230,17 @@ def sequences(opts: SequenceOptions) -> DataSplits:
     stats = {}
     for m in opts.modalities:
         steps = np.concatenate([x[:lengths[m]] for x in train[m]]).astype(np.float64)
+        if len(train[m]) > 1 and not np.any(steps != steps[:1]):
+            warn_constant(m, "train split", len(train[m]))
         mean, std = (steps.mean(0), steps.std(0)) if opts.standardize else (np.zeros(widths[m]), np.ones(widths[m]))
-        stats[m] = (mean.astype(np.float32), np.where(std > 0, std, 1.0).astype(np.float32))
+        stats[m] = (mean, np.where(std > 0, std, 1.0))  # float64: (x - mean) / std is computed in float64
     classification = opts.task_type == "classification"
     target_range = None
     if classification:
         targets = {s: torch.as_tensor(v["labels"].astype(np.int64)) for s, v in checked.items()}
     else:
-        target_range, scaled = scale_targets(train["labels"], *[checked[s]["labels"] for s in checked])
+        target_range, scaled = scale_targets(train["labels"], *[checked[s]["labels"] for s in checked],
+                                             where=f"{root} train {opts.label_key}")
         targets = {s: torch.as_tensor(a, dtype=torch.float32) for s, a in zip(checked, scaled[1:])}
     info = DatasetInfo(tuple(opts.modalities), opts.task_type, num_classes or 1,
                        {m: (lengths[m], widths[m]) for m in opts.modalities},

@@ -6,6 +6,9 @@ the loader can drop the sample, count it and list it in ``DataSplits.provenance[
 """
 from __future__ import annotations
 
+import warnings
+import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +17,10 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from g2d.validation import RELATIVE_PATHS, DataError
+
+#: what numpy and zipfile raise on a damaged ``.npy`` / ``.npz`` (a bad header, a truncated file, a
+#: corrupt compressed member, a CRC mismatch)
+ARRAY_FILE_ERRORS = (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 @dataclass
@@ -135,3 +142,68 @@ def check_class_support(labels: Sequence[Any], where: Sequence[str], splits: Seq
             shown = ", ".join(where[i] for i in idx[:5]) + (f", … ({len(idx)} in all)" if len(idx) > 5 else "")
             raise DataError(f"{source}: label {label!r} appears only in the {next(iter(seen))} split ({shown}); "
                             f"every class needs samples in more than one split — a typo? {accept}")
+
+
+def check_class_list(classes: Sequence[Any], option: str) -> None:
+    """A class list names at least two classes, each once (a duplicate would make two outputs of
+    one class and leave the second one's label unreachable)."""
+    names = [str(c) for c in classes]
+    dups = find_duplicates(names)
+    if dups:
+        raise DataError(f"{option}: class {dups[0]!r} is listed {names.count(dups[0])} times in {names}; "
+                        f"every class must appear once")
+    if len(names) < 2:
+        raise DataError(f"{option}: expected at least two classes, got {names}; a classifier needs two")
+
+
+def check_targets_vary(targets: np.ndarray, task: str, where: str, class_names: Sequence[str] | None = None) -> None:
+    """The train split can teach something: a classification split holds two classes or more, a
+    regression target is not one constant value."""
+    values = np.asarray(targets).reshape(-1)
+    if len(values) == 0:
+        return
+    distinct = np.unique(values)
+    if task == "classification" and len(distinct) < 2:
+        label = distinct[0].item()
+        shown = class_names[int(label)] if class_names is not None and 0 <= int(label) < len(class_names) else label
+        raise DataError(f"{where}: the train split holds one class only ({shown!r}, all {len(values)} samples); "
+                        f"a classifier needs samples of at least two classes — check the label column and "
+                        f"the split")
+    if task == "regression" and len(distinct) < 2:
+        raise DataError(f"{where}: the regression target is constant over the train split (all {len(values)} "
+                        f"samples are {distinct[0].item()!r}); nothing can be learned from it — check the "
+                        f"target column")
+
+
+def first_varying_row(array: np.ndarray, rows: np.ndarray | None = None, chunk: int = 4096) -> int | None:
+    """Index (into ``rows``) of the first sample that differs from the first one, or None when every
+    sample is the same (a constant modality); reads chunks of rows and stops at the first difference."""
+    rows = np.arange(len(array)) if rows is None else np.asarray(rows)
+    if len(rows) < 2:
+        return None
+    first = np.asarray(array[rows[:1]])
+    for start in range(0, len(rows), chunk):
+        part = np.asarray(array[rows[start:start + chunk]])
+        differs = np.flatnonzero((part != first).reshape(len(part), -1).any(axis=1))
+        if len(differs):
+            return start + int(differs[0])
+    return None
+
+
+def warn_if_constant(array: np.ndarray, modality: str, where: str, rows: np.ndarray | None = None) -> None:
+    """A modality whose every train sample is identical carries nothing: its teacher stays at chance
+    and distilling it teaches nothing. Said by name (a warning: a placeholder modality in a smoke
+    test is a legitimate use)."""
+    n = len(array) if rows is None else len(rows)
+    if n >= 2 and first_varying_row(array, rows) is None:
+        warn_constant(modality, where, n)
+
+
+def warn_constant(modality: str, where: str, n: int) -> None:
+    warnings.warn(f"{where}: modality {modality!r} is constant over the train split (all {n} samples are "
+                  f"identical); it carries no information and its teacher will stay at chance — fix the data "
+                  f"or leave the modality out", ConstantModalityWarning, stacklevel=3)
+
+
+class ConstantModalityWarning(UserWarning):
+    """A modality is the same in every train sample."""

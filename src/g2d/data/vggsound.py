@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 
 from g2d.data.base import DatasetInfo, DataSplits
-from g2d.data.common import AudioOptions, ClassName, drop_duplicates, file_splits, read_csv_rows
+from g2d.data.common import AudioOptions, ClassList, drop_duplicates, file_splits, read_csv_rows
 from g2d.data.cremad import AudioVisualOptions, av_pipeline
 from g2d.data.preprocessed import Record
 from g2d.data.registry import DATASETS
@@ -27,7 +27,7 @@ class VGGSoundOptions(AudioVisualOptions):
     audio_dir: str = "audio"
     frames_dir: str = "frames"
     clip_name: str = Field("{id}_{start:06d}", description="file/folder name of a clip ({id}, {start})")
-    classes: list[ClassName] | None = Field(None, description="label names in class order; default: sorted train labels")
+    classes: ClassList | None = Field(None, description="label names in class order; default: sorted train labels")
     audio: AudioOptions = Field(default_factory=lambda: AudioOptions(seconds=10.0))
 
 
