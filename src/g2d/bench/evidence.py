@@ -146,7 +146,7 @@ def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, A
     if not missing:
         return done | {"reused": True}
     config = parse_config(json.loads(config_json), "evidence cell")
-    summary = run_methods(config, out, missing, progress=False)
+    summary = run_methods(config, out, missing, progress=False, overwrite=True)  # only the missing ones run
     summary["methods"] = done["methods"] | summary["methods"]
     summary["schedules"] = done.get("schedules", {}) | {s.label: schedule(Path(out) / "students" / s.label)
                                                         for s in missing}

@@ -157,7 +157,7 @@ def time_epochs(args: argparse.Namespace, root: Path, cached: bool) -> dict[str,
     config = parse_config({"data": {"name": "cremad", "options": options, "num_workers": args.workers},
                            "model": {"encoders": {"audio": enc, "video": enc}}, "method": {"name": "joint"},
                            "student": train_block(2, 1e-3), "device": "cpu", "analysis": {"track": False}})
-    run = api.train_student(config, Path(args.out) / f"run-cache-{cached}", splits, progress=False)
+    run = api.train_student(config, Path(args.out) / f"run-cache-{cached}", splits, progress=False, overwrite=True)
     for row in run.result.history:
         result[f"train_epoch{row['epoch'] + 1}_s"] = row["train_time_s"]
     return {k: round(v, 2) for k, v in result.items()}
