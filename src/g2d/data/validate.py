@@ -14,6 +14,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from g2d.validation import DataError
+from g2d import paths
 
 
 @dataclass
@@ -35,15 +36,11 @@ class BadSamples:
 
 def require_file(path: Path, what: str) -> Path:
     """The path exists and is a file, or a DataError naming ``what`` refers to it."""
-    if not path.is_file():
-        raise DataError(f"{what}: file {str(path)!r} does not exist")
-    return path
+    return paths.require_file(path, f"{what}: file", DataError)
 
 
 def require_dir(path: Path, what: str) -> Path:
-    if not path.is_dir():
-        raise DataError(f"{what}: folder {str(path)!r} does not exist")
-    return path
+    return paths.require_folder(path, f"{what}: folder", DataError)
 
 
 def check_finite_rows(array: np.ndarray, where: str) -> None:

@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from g2d import api, io
 from g2d.config import ExperimentConfig, parse_config, set_dotted
 from g2d.data import DataSplits
