@@ -66,11 +66,12 @@ def record_data(splits: DataSplits, run_dir: Path, replace: bool = True) -> None
         io.write_text(run_dir / name, text)
 
 
-def record_plugins(config: ExperimentConfig, run_dir: Path) -> None:
+def record_plugins(config: ExperimentConfig, run_dir: Path, replace: bool = True) -> None:
     """``RUN/plugins.json``: each plugin the run used (config list and entry points) with the
-    SHA-256 of its source; file plugins are also copied to ``RUN/plugins/``. Nothing without plugins."""
+    SHA-256 of its source; file plugins are also copied to ``RUN/plugins/``. Nothing without plugins;
+    a student (``replace=False``) writes it only when the run has none."""
     records = plugins.loaded_records(config.plugins)
-    if not records:
+    if not records or (not replace and (run_dir / "plugins.json").exists()):
         return
     for record in records:
         if record["kind"] == "file":
@@ -400,7 +401,7 @@ def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, split
             "weights_sha256": file_sha256(weights)})
         staging.publish(plan)
         record_data(splits, run_dir, replace=False)
-        record_plugins(config, run_dir)
+        record_plugins(config, run_dir, replace=False)
         record_config(config, run_dir, replace=False)
     return StudentRun(config.method.name, model, result, out_dir, notes)
 
