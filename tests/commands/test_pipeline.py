@@ -136,6 +136,29 @@ def test_the_api_validates_a_name_too(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+#: ways a train run is refused by one of its checks; each must leave no trace of the new student
+PRECHECKS = {
+    "missing teachers": (lambda folder: shutil.rmtree(folder / "teachers"), [], "no trained teacher"),
+    "damaged cache": (lambda folder: (folder / "cache/weak.logits.npy").write_bytes(b"\x93NUMPY garbage"), [],
+                      "cache array"),
+    "unknown method": (lambda folder: None, ["--set", "method.name=g2dd"], "did you mean 'g2d'"),
+    "teacher of another encoder": (lambda folder: None, ["--set", "model.encoders.weak.options.hidden=[5]"],
+                                   "trained with encoder"),
+}
+
+
+@pytest.mark.parametrize("case", list(PRECHECKS))
+def test_every_check_runs_before_the_first_write(run, capsys, case):
+    config, folder = run
+    damage, extra, phrase = PRECHECKS[case]
+    damage(folder)
+    before = snapshot(folder)
+    code, _, err = g2d(capsys, "train", config, "--out", folder, "--quiet", "--name", "new", *extra)
+    assert code == 2 and phrase in err
+    assert snapshot(folder) == before
+    assert not (folder / "students/new").exists() and not (folder / "students/.new.partial").exists()
+
+
 # ---- a resumed run is the run its config describes ---------------------------------------------
 
 UNSAFE = [("student.optim.lr", "0.01", "0.05 -> 0.01"), ("method.options.beta", "0.5", "0.0 -> 0.5"),
