@@ -33,6 +33,7 @@ class Plan:
     staging: Path
     resume_from: Path | None  # the folder whose checkpoints a resumed run continues (None: fresh)
     replaces: bool  # publishing replaces a finished run
+    marker: str = "result.json"  # the file (glob) that makes a folder finished
 
 
 def is_finished(final: Path, marker: str) -> bool:
@@ -64,19 +65,20 @@ def plan(final: Path, marker: str, what: str, *, resume: bool, overwrite: bool,
             source = staging
         elif (final / "checkpoints").is_dir() or any(final.glob("*/checkpoints")):
             source = final  # continue the finished (or an older unfinished) run: a copy is staged
-    return Plan(final, staging, source, replaces=finished)
+    return Plan(final, staging, source, replaces=finished, marker=marker)
 
 
 def begin(p: Plan) -> Path:
     """The first write: a fresh staging folder, or the one resumed (a finished run resumed is
-    copied there first, so it stays intact until the resumed run has finished)."""
+    copied there first, so it stays intact until the resumed run has finished; the copy leaves out
+    the marker files, so a staging folder never looks finished to a reader of the run)."""
     if p.resume_from == p.staging:
         return p.staging
     if p.staging.exists():
         shutil.rmtree(p.staging)
     p.staging.parent.mkdir(parents=True, exist_ok=True)
     if p.resume_from is not None:
-        shutil.copytree(p.resume_from, p.staging, symlinks=True)
+        shutil.copytree(p.resume_from, p.staging, symlinks=True, ignore=shutil.ignore_patterns(Path(p.marker).name))
     else:
         p.staging.mkdir()
     return p.staging
