@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace as replace_fields
@@ -94,12 +93,13 @@ def build_student(config: ExperimentConfig, splits: DataSplits) -> MultimodalMod
 
 def train_teachers(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits | None = None, *,
                    progress: bool = True, resume: bool = False, overwrite: bool = False,
-                   allow_change: list[str] | tuple[str, ...] = ()) -> dict[str, Teacher]:
+                   allow_change: list[str] | tuple[str, ...] = (),
+                   log: Callable[[str], None] | None = None) -> dict[str, Teacher]:
     """Train one teacher per modality into ``RUN/teachers/<modality>``. They are trained in a
     staging folder (``RUN/.teachers.partial``) and published together when all have finished; trained
     teachers are replaced only with ``overwrite``, and a ``resume`` whose config changed is refused
     (see :mod:`g2d.resume`). The run's ``config.yaml``, ``data.json`` and ``plugins.json`` are written
-    when the teachers are published."""
+    when the teachers are published. ``log`` receives the accepted changes of a resumed run."""
     run_dir = Path(run_dir)
     final = run_dir / "teachers"
     if not (resume or overwrite):
@@ -119,7 +119,7 @@ def train_teachers(config: ExperimentConfig, run_dir: str | Path, splits: DataSp
         record_plugins(config, run_dir)
         record_config(config, run_dir, replace=True)
     for note in notes:
-        print(f"note: teachers: {note}", file=sys.stderr)
+        (log or _ignore)(f"teachers: {note}")
     return teachers
 
 
@@ -370,6 +370,8 @@ def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, split
                               f"({'; '.join(differ)}), so the epochs already run followed another one; set "
                               f"the schedule explicitly (e.g. method.options.phases) in a new run, or keep {key}")
 
+    if resume and plan.resume_from is None:
+        notes.append(f"--resume: no interrupted or finished run of {label!r} in {out_dir.parent}; trained from the start")
     notes += check_resume(config, plan, "student", allow_change,
                           recorded=[p / "config.yaml" for p in (plan.resume_from,) if p is not None],
                           schedule_check=same_schedule)

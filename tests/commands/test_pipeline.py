@@ -231,6 +231,23 @@ def test_teachers_resume_with_a_changed_learning_rate_is_refused(run, capsys):
     assert snapshot(folder) == before
 
 
+def test_teachers_resume_extends_epochs_when_accepted_and_records_it(run, capsys):
+    config, folder = run
+    code, out, _ = g2d(capsys, "teachers", config, "--out", folder, "--quiet", "--resume",
+                       "--set", "teachers.epochs=3", "--allow-change", "teachers.epochs")
+    assert code == 0 and "resumed with an accepted change: teachers.epochs: 2 -> 3" in out
+    assert yaml.safe_load((folder / "config.yaml").read_text())["teachers"]["epochs"] == 3
+    for m in ("strong", "weak"):
+        assert [r["epoch"] for r in io.read_jsonl(folder / "teachers" / m / "metrics.jsonl")] == [0, 1, 2]
+    assert not (folder / ".teachers.partial").exists()
+
+
+def test_resume_with_nothing_to_resume_says_so(run, capsys):
+    config, folder = run
+    code, out, _ = g2d(capsys, "train", config, "--out", folder, "--quiet", "--resume", "--name", "fresh")
+    assert code == 0 and "--resume: no interrupted or finished run of 'fresh'" in out
+
+
 # ---- every artefact read back is verified ------------------------------------------------------
 
 def replace_teacher_weights(folder: Path, modality: str, nan: bool = False, keep_hash: bool = False) -> Path:

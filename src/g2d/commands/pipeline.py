@@ -26,7 +26,8 @@ def cmd_teachers(args: argparse.Namespace) -> int:
     run = output_folder(args.out, "run")
     config = _config(args)
     teachers = api.train_teachers(config, run, progress=show_progress(args), resume=args.resume,
-                                  overwrite=args.overwrite, allow_change=parse_allowed(args.allow_change))
+                                  overwrite=args.overwrite, allow_change=parse_allowed(args.allow_change),
+                                  log=lambda note: print(f"note: {note}"))
     for m, t in teachers.items():
         metric = t.card["select_metric"]
         print(f"teacher {m}: val {metric} {t.card['val'][metric]:.4f} (epoch {t.card['selected_epoch']}) "
