@@ -87,3 +87,10 @@ def test_good_names_pass(name):
 def test_every_path_error_is_a_g2d_error(tmp_path):
     with pytest.raises(G2DError):
         require_file(tmp_path / "nope", "x")
+
+
+def test_a_hint_is_added_only_where_the_path_does_not_exist(tmp_path):
+    with pytest.raises(G2DError, match=r"does not exist \(relative paths start at the config's folder\)$"):
+        require_file(tmp_path / "nope", "x", hint="relative paths start at the config's folder")
+    with pytest.raises(G2DError, match=r"is a folder; expected a file$"):
+        require_file(tmp_path, "x", hint="relative paths start at the config's folder")

@@ -38,20 +38,22 @@ def path_problem(path: str | Path, kind: Kind) -> str | None:
     return None
 
 
-def require(path: str | Path, kind: Kind, what: str, error: type[G2DError] = G2DError) -> Path:
-    """``path`` when it is an existing ``kind``; else ``error`` saying ``what {path} <problem>``."""
+def require(path: str | Path, kind: Kind, what: str, error: type[G2DError] = G2DError, hint: str = "") -> Path:
+    """``path`` when it is an existing ``kind``; else ``error`` saying ``what {path} <problem>``
+    (and `` (hint)`` when the path does not exist, e.g. where relative paths start)."""
     problem = path_problem(path, kind)
     if problem:
-        raise error(f"{what} {str(path)!r} {problem}")
+        extra = f" ({hint})" if hint and problem.startswith("does not exist") else ""
+        raise error(f"{what} {str(path)!r} {problem}{extra}")
     return Path(path)
 
 
-def require_file(path: str | Path, what: str, error: type[G2DError] = G2DError) -> Path:
-    return require(path, "file", what, error)
+def require_file(path: str | Path, what: str, error: type[G2DError] = G2DError, hint: str = "") -> Path:
+    return require(path, "file", what, error, hint)
 
 
-def require_folder(path: str | Path, what: str, error: type[G2DError] = G2DError) -> Path:
-    return require(path, "folder", what, error)
+def require_folder(path: str | Path, what: str, error: type[G2DError] = G2DError, hint: str = "") -> Path:
+    return require(path, "folder", what, error, hint)
 
 
 #: longest folder name most file systems take (bytes)

@@ -10,11 +10,9 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any, Callable, Generic, TypeVar
 
-import typing
-
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from g2d.validation import ConfigError, did_you_mean
+from g2d.validation import ConfigError, did_you_mean, field_names_at
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -105,37 +103,6 @@ def format_validation_error(err: ValidationError, where: str = "", model: type[B
                      if siblings else shown)
         lines.append(f"{field}: {msg}{shown}" if field else msg)
     return "\n  ".join(lines)
-
-
-def field_names_at(model: Any, loc: tuple[Any, ...]) -> list[str]:
-    """The field names of the model found by walking ``loc`` (field names, dict keys, list indices)
-    down from ``model``; empty when the path leads to no model."""
-    annotation: Any = model
-    for part in loc:
-        annotation = _model_in(annotation)
-        if annotation is None:
-            return []
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            info = annotation.model_fields.get(str(part))
-            if info is None:
-                return []
-            annotation = info.annotation
-        else:  # a dict's value or a list's item
-            args = typing.get_args(annotation)
-            annotation = args[-1] if args else None
-    annotation = _model_in(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
-
-
-def _model_in(annotation: Any) -> Any:
-    """``X | None`` -> X; containers and models unchanged."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
-        args = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return args[0] if len(args) == 1 else None
-    return annotation
 
 
 class Options(BaseModel):

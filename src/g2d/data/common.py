@@ -16,7 +16,6 @@ from g2d.data.registry import DatasetOptions
 from g2d.data.validate import BadSamples
 from g2d.registry import Options
 from g2d.validation import DataError
-from g2d.paths import require_file, require_folder
 
 
 def _number_to_name(value: Any) -> Any:
@@ -54,7 +53,10 @@ class FileLoaderOptions(CachedLoaderOptions):
     root: str = Field(..., description="folder of the data set")
 
     def root_path(self) -> Path:
-        return require_folder(Path(self.root).expanduser(), "data.options.root: folder", DataError)
+        root = Path(self.root).expanduser()
+        if not root.is_dir():
+            raise DataError(f"data.options.root: folder {str(root)!r} does not exist")
+        return root
 
 
 class AudioOptions(Options):
@@ -178,7 +180,8 @@ def read_csv_rows(path: Path, what: str, encoding: str = "utf-8-sig") -> list[tu
     """Non-blank rows of a CSV file as ``(line number, fields)``; DataError if absent/unreadable."""
     import csv
 
-    require_file(path, f"{what}: file", DataError)
+    if not path.is_file():
+        raise DataError(f"{what}: file {str(path)!r} does not exist")
     try:
         with open(path, newline="", encoding=encoding) as fh:
             return [(n, [f.strip() for f in row]) for n, row in enumerate(csv.reader(fh), start=1)

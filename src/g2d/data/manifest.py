@@ -28,7 +28,6 @@ from g2d.data.text import TextOptions, TokenizeText, train_tokenizer
 from g2d.data.registry import DATASETS
 from g2d.data.validate import MIN_CLASS_SAMPLES, BadSamples, check_class_support
 from g2d.validation import DataError
-from g2d.paths import require_file
 
 Kind = Literal["audio", "image", "array", "numbers", "text"]
 SUFFIX_KINDS = {".wav": "audio", ".flac": "audio", ".ogg": "audio", ".jpg": "image", ".jpeg": "image",
@@ -101,7 +100,8 @@ class ManifestOptions(CachedLoaderOptions):
 
 def read_manifest(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
     """(columns, [(where, row)]) of a CSV (header + rows) or JSONL manifest in ``encoding``."""
-    require_file(path, "data.options.path: manifest", DataError)
+    if not path.is_file():
+        raise DataError(f"data.options.path: manifest {str(path)!r} does not exist")
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         rows, columns = [], []
         try:

@@ -29,7 +29,6 @@ from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import (MIN_CLASS_SAMPLES, check_class_support, check_finite_rows, check_not_empty,
                                check_numeric, check_same_counts)
 from g2d.validation import DataError
-from g2d.paths import require_file
 
 SPLIT_NAMES = {"train": "train", "val": "val", "valid": "val", "validation": "val", "test": "test"}
 
@@ -172,7 +171,8 @@ def arrays(opts: ArraysOptions) -> DataSplits:
         raise DataError("data.options.path is null: in-memory data has no file to load; pass the DataSplits "
                         "from g2d.data.memory.from_arrays(...) to the API as splits=, or save_arrays() to an .npz")
     path = Path(opts.path).expanduser()
-    require_file(path, "data.options.path: file", DataError)
+    if not path.is_file():
+        raise DataError(f"data.options.path: file {str(path)!r} does not exist")
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in opts.modalities + ["labels"] if k not in data.files]

@@ -14,7 +14,6 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 
 from g2d.validation import DataError
-from g2d import paths
 
 
 @dataclass
@@ -36,11 +35,15 @@ class BadSamples:
 
 def require_file(path: Path, what: str) -> Path:
     """The path exists and is a file, or a DataError naming ``what`` refers to it."""
-    return paths.require_file(path, f"{what}: file", DataError)
+    if not path.is_file():
+        raise DataError(f"{what}: file {str(path)!r} does not exist")
+    return path
 
 
 def require_dir(path: Path, what: str) -> Path:
-    return paths.require_folder(path, f"{what}: folder", DataError)
+    if not path.is_dir():
+        raise DataError(f"{what}: folder {str(path)!r} does not exist")
+    return path
 
 
 def check_finite_rows(array: np.ndarray, where: str) -> None:
