@@ -12,7 +12,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from g2d.validation import ConfigError, did_you_mean, field_names_at
+from g2d.validation import ConfigError, G2DError, did_you_mean, field_names_at
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -79,7 +79,7 @@ class Registry(Generic[F]):
 
         try:  # a plugin's piece: its failure (an exit too) is named as the plugin's, not a traceback
             return factory(parsed, **kwargs)
-        except ConfigError:
+        except G2DError:  # the plugin's own named error (a DataError naming a file, …)
             raise
         except PLUGIN_FAILURES as err:
             raise ConfigError(f"{self.kind} {name!r} (plugin {factory.__module__}.{factory.__qualname__}) failed: "
