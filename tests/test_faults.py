@@ -27,8 +27,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def g2d(capsys, *argv: str) -> tuple[int, str]:
-    """Run the CLI in-process; returns (exit code, stderr) and checks no traceback was printed."""
-    code = main([str(a) for a in argv])
+    """Run the CLI in-process; returns (exit code, stderr) and checks no traceback was printed (an
+    option refused while the command line is read exits through argparse, status 2)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and "Traceback" not in captured.out
     return code, captured.err
@@ -229,7 +233,7 @@ def test_out_that_is_a_file_or_under_a_file_or_read_only(tmp_path, capsys, monke
     config = write_config(tmp_path)
     (tmp_path / "afile").write_text("x")
     code, err = g2d(capsys, "teachers", config, "--out", tmp_path / "afile", "--quiet")
-    assert code == 2 and f"--out {tmp_path / 'afile'}: is an existing file; expected a folder" in err
+    assert code == 2 and f"argument --out: {tmp_path / 'afile'}: is an existing file; expected a folder" in err
     code, err = g2d(capsys, "train", config, "--out", tmp_path / "afile" / "run", "--quiet")
     assert code == 2 and f"{tmp_path / 'afile'} is a file, not a folder" in err
 
@@ -237,14 +241,14 @@ def test_out_that_is_a_file_or_under_a_file_or_read_only(tmp_path, capsys, monke
         raise OSError(errno.EROFS, "Read-only file system")
     monkeypatch.setattr("tempfile.mkstemp", read_only)
     code, err = g2d(capsys, "cache", config, "--out", tmp_path / "ro" / "run")
-    assert code == 2 and f"--out {tmp_path / 'ro' / 'run'}: cannot write in {tmp_path} (read-only file system)" in err
+    assert code == 2 and f"argument --out: {tmp_path / 'ro' / 'run'}: cannot write in {tmp_path} (read-only file system)" in err
 
 
 def test_report_out_that_is_a_file_or_under_a_file_or_read_only(run, tmp_path, capsys, monkeypatch):
     _, run = run
     (tmp_path / "afile").write_text("x")
     code, err = g2d(capsys, "report", run, "--out", tmp_path / "afile", "--logs-only")
-    assert code == 2 and f"--out {tmp_path / 'afile'}: is an existing file; expected a folder" in err
+    assert code == 2 and f"argument --out: {tmp_path / 'afile'}: is an existing file; expected a folder" in err
     code, err = g2d(capsys, "report", run, "--out", tmp_path / "afile" / "r", "--logs-only")
     assert code == 2 and "is a file, not a folder" in err
 
@@ -252,7 +256,7 @@ def test_report_out_that_is_a_file_or_under_a_file_or_read_only(run, tmp_path, c
         raise OSError(errno.EROFS, "Read-only file system")
     monkeypatch.setattr("tempfile.mkstemp", read_only)
     code, err = g2d(capsys, "report", run, "--out", tmp_path / "ro" / "r", "--logs-only")
-    assert code == 2 and f"--out {tmp_path / 'ro' / 'r'}: cannot write in {tmp_path} (read-only file system)" in err
+    assert code == 2 and f"argument --out: {tmp_path / 'ro' / 'r'}: cannot write in {tmp_path} (read-only file system)" in err
     assert not (tmp_path / "ro").exists()
 
 

@@ -148,3 +148,27 @@ def test_train_name_is_one_path_component_at_parse_time(name, capsys) -> None:
     with pytest.raises(SystemExit):
         parser.parse_args(["x.yaml", "--name", name])
     assert "argument --name:" in capsys.readouterr().err
+
+
+# ---- every --out is checked when the command line is read ---------------------------------------
+
+OUTS = [(cmd, a) for cmd, p in ALL for a in p._actions if "--out" in a.option_strings]
+
+
+def test_every_out_option_is_a_checked_folder() -> None:
+    from g2d.commands import FolderOption
+
+    assert len(OUTS) >= 12
+    assert [cmd for cmd, a in OUTS if not isinstance(a.type, FolderOption)] == []
+
+
+@pytest.mark.parametrize("cmd, action", OUTS, ids=[c for c, _ in OUTS])
+def test_out_that_is_a_file_is_refused_at_parse_time(cmd, action, tmp_path, capsys) -> None:
+    parser = next(p for c, p in ALL if c == cmd)
+    (tmp_path / "file").write_text("x")
+    for bad, phrase in ((tmp_path / "file", "is an existing file; expected a folder"),
+                        (tmp_path / "file" / "run", f"{tmp_path / 'file'} is a file, not a folder")):
+        with pytest.raises(SystemExit) as exit_:
+            parser.parse_args([*positional_args(parser), "--out", str(bad)])
+        assert exit_.value.code == 2
+        assert f"argument --out: {bad}: {phrase}" in capsys.readouterr().err

@@ -331,8 +331,11 @@ def test_evaluate_re_evaluates_the_teachers_instead_of_reading_their_cards(run, 
 def test_out_that_is_a_file_is_refused_before_the_config_is_read(tmp_path, capsys, command):
     (tmp_path / "file").write_text("x")
     argv = [command, tmp_path / "missing.yaml", "--out", tmp_path / "file"] + (["--trials", "1"] if command == "tune" else [])
-    code, _, err = g2d(capsys, *argv)
-    assert code == 2 and f"--out {tmp_path / 'file'}: is an existing file; expected a folder" in err
+    with pytest.raises(SystemExit) as exit_:  # while the command line is read (every command: test_options.py)
+        main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"argument --out: {tmp_path / 'file'}: is an existing file; expected a folder" in err
+    assert "missing.yaml" not in err
 
 
 @pytest.mark.parametrize("url, phrase", [("nonsense", "not a database URL"),

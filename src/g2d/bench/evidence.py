@@ -40,7 +40,7 @@ from g2d import io
 from g2d.api import MethodSpec, run_methods
 from g2d.bench.grid import markdown_table, publish
 from g2d.bench.real_digits import ensure_av_digits, shared_paths
-from g2d.commands import COUNT, NON_NEGATIVE, SEEDS, add_executor, executor_options, float_option
+from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, SEEDS, add_executor, executor_options, float_option
 from g2d.config import ExperimentConfig, parse_config
 from g2d.data import build_splits
 from g2d.executors import Cell
@@ -314,7 +314,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/evidence", help="output folder (resumable: finished cells are kept)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/evidence", help="output folder (resumable: finished cells are kept)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/, mnist/, mfeat/")
     p.add_argument("--data-dir", default="runs/data", help="where the built data sets are written")
     p.add_argument("--seeds", type=SEEDS, default=[0, 1, 2, 3, 4], help="comma-separated seeds (default 0,1,2,3,4)")

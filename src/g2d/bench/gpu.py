@@ -27,7 +27,7 @@ import torch
 from g2d import io
 from g2d.bench._steps import StepSetup, interleaved, make_cases, med_spread, peak_memory, ratios
 from g2d.bench.grid import markdown_table
-from g2d.commands import COUNT, NON_NEGATIVE, float_option
+from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, float_option
 from g2d.runtime import check_precision, resolve_device
 
 CASES = {"joint": "joint", "g2d": "G2D", "smp": "G2D, SMP phase"}
@@ -115,7 +115,7 @@ def cmd_gpu(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/gpu", help="output folder for the table (default runs/bench/gpu)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/gpu", help="output folder for the table (default runs/bench/gpu)")
     p.add_argument("--device", default="cuda", help="cuda | cuda:N | cpu | mps | auto")
     p.add_argument("--batch-sizes", type=COUNT, nargs="+", default=[16, 64], help="batch sizes to time")
     p.add_argument("--precisions", nargs="+", choices=["fp32", "bf16", "fp16"], default=["fp32", "bf16"],

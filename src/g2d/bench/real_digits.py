@@ -22,7 +22,7 @@ import torch
 from g2d import io
 from g2d.api import MethodSpec
 from g2d.bench.grid import markdown_table, mean_std, run_grid
-from g2d.commands import COUNT, NON_NEGATIVE, SEED, SEEDS, add_threads, float_option
+from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, SEED, SEEDS, add_threads, float_option
 from g2d.config import ExperimentConfig, parse_config
 from g2d.data.av_digits import make_av_digits
 from g2d.validation import G2DError
@@ -185,7 +185,7 @@ def cmd_data_cache_speed(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/real-digits", help="output folder (default runs/bench/real-digits)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/real-digits", help="output folder (default runs/bench/real-digits)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/, mnist/, mfeat/")
     p.add_argument("--data-dir", default="runs/data/av-digits", help="where the AV-digits folders are written")
     p.add_argument("--seeds", type=SEEDS, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)")
@@ -200,7 +200,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_make_av_digits_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/data/av-digits", help="output folder (snr<dB>/ and clean/ inside)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/data/av-digits", help="output folder (snr<dB>/ and clean/ inside)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/")
     p.add_argument("--snr", type=float_option(None), default=-5.0, help="audio SNR (dB) of the noisy variant")
     p.add_argument("--seed", type=SEED, default=0, help="seed of the noise and of the images paired with the clips")
@@ -209,7 +209,7 @@ def add_make_av_digits_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_data_cache_speed_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/data-cache-speed", help="output folder (default runs/bench/data-cache-speed)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/data-cache-speed", help="output folder (default runs/bench/data-cache-speed)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/")
     p.add_argument("--workers", type=NON_NEGATIVE, default=0, help="DataLoader worker processes")
     add_threads(p)

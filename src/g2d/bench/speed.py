@@ -33,7 +33,7 @@ from g2d import io
 from g2d.bench._pipeline import cache_memory_section, input_pipeline_section
 from g2d.bench._steps import (StepSetup, encoder_runs, interleaved, make_cases, med_spread, peak_memory, ratios)
 from g2d.bench.grid import markdown_table
-from g2d.commands import COUNT, NON_NEGATIVE, add_threads, float_option
+from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, add_threads, float_option
 from g2d.runtime import resolve_device
 
 MFEAT_DIMS = {"fac": 216, "fou": 76, "kar": 64, "mor": 6, "pix": 240, "zer": 47}
@@ -219,7 +219,7 @@ def cmd_speed(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/speed", help="output folder for the tables and figures (default runs/bench/speed)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/speed", help="output folder for the tables and figures (default runs/bench/speed)")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision of the timed steps")
     add_threads(p)

@@ -84,6 +84,27 @@ def name_option(option: str) -> Callable[[str], str]:
     return check
 
 
+class FolderOption:
+    """argparse ``type=`` of ``--out``: the folder is checked when the command line is read (not an
+    existing file, not under a file, writable; see :func:`check_writable`), before anything runs."""
+
+    __name__ = "folder"
+
+    def __init__(self, option: str = "--out") -> None:
+        self.option = option
+
+    def __call__(self, text: str) -> Path:
+        path = Path(text)
+        try:
+            check_writable(path, self.option, folder=True)
+        except ConfigError as err:
+            raise argparse.ArgumentTypeError(str(err).removeprefix(f"{self.option} ")) from None
+        return path
+
+
+OUT_FOLDER = FolderOption("--out")
+
+
 #: torch's CPU threads per process, the same default for every command. One thread is much faster
 #: for small models on a busy machine (oversubscribed threads spin); raise it for big CPU models.
 DEFAULT_THREADS = 1
@@ -94,7 +115,7 @@ def add_common(parser: argparse.ArgumentParser, config: bool = True) -> None:
     options, --threads)."""
     if config:
         parser.add_argument("config", type=Path, help="experiment YAML, e.g. configs/demo.yaml")
-    parser.add_argument("--out", type=Path, default=None, help="run folder (default: a new folder under runs/)")
+    parser.add_argument("--out", type=OUT_FOLDER, default=None, help="run folder (default: a new folder under runs/)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set student.epochs=5 (repeatable)")
     parser.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N | mps")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from g2d.commands import COUNT, SEED, add_runtime, add_threads, output_folder, runtime_overrides, show_progress
+from g2d.commands import COUNT, OUT_FOLDER, SEED, add_runtime, add_threads, output_folder, runtime_overrides, show_progress
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -27,7 +27,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="teachers + joint and G2D students on the built-in synthetic data")
-    p.add_argument("--out", type=Path, default=None, help="run folder (default: runs/demo-<time>)")
+    p.add_argument("--out", type=OUT_FOLDER, default=None, help="run folder (default: runs/demo-<time>)")
     p.add_argument("--seed", type=SEED, default=0, help="training seed (the data stay the same)")
     p.add_argument("--epochs", type=COUNT, default=30, help="epochs for teachers and students")
     p.add_argument("--methods", default="joint,g2d", help="comma-separated methods, e.g. joint,g2d,g2d-loss,smp")
