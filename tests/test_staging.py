@@ -72,3 +72,26 @@ def test_teachers_folder_marker_is_any_card(tmp_path):
     assert not staging.is_finished(tmp_path / "teachers", "*/card.json")
     (tmp_path / "teachers" / "audio" / "card.json").write_text("{}")
     assert staging.is_finished(tmp_path / "teachers", "*/card.json")
+
+
+def test_a_publish_cut_between_its_renames_is_recovered_with_nothing_lost(tmp_path, monkeypatch):
+    final = finished(tmp_path / "g2d")
+    plan = staging.plan(final, "result.json", "student", resume=False, overwrite=True)
+    folder = staging.begin(plan)
+    (folder / "result.json").write_text("new")
+    (folder / "checkpoints").mkdir()
+    real_rename = Path.rename
+
+    def cut_after_the_first(self, target):
+        real_rename(self, target)
+        if self == final:
+            raise KeyboardInterrupt  # killed between the two renames
+    monkeypatch.setattr(Path, "rename", cut_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        staging.publish(plan)
+    monkeypatch.undo()
+    assert not final.exists()
+    again = staging.plan(final, "result.json", "student", resume=True, overwrite=False)
+    assert files(final)["result.json"] == "old"  # the finished run is back
+    assert again.resume_from == tmp_path / ".g2d.partial"  # --resume picks the new one up
+    assert (tmp_path / ".g2d.partial" / "result.json").read_text() == "new"  # the new one still staged

@@ -48,6 +48,7 @@ def plan(final: Path, marker: str, what: str, *, resume: bool, overwrite: bool,
     finished ``what`` without ``overwrite``/``resume`` or drop an interrupted one without ``overwrite``."""
     final = Path(final)
     staging = partial_path(final)
+    recover(final)
     finished = is_finished(final, marker)
     interrupted = staging.is_dir()
     if finished and not (overwrite or resume):
@@ -84,9 +85,21 @@ def begin(p: Plan) -> Path:
     return p.staging
 
 
+def old_path(final: Path) -> Path:
+    return final.parent / f".{final.name}.old"
+
+
+def recover(final: Path) -> None:
+    """Undo a publish cut between its two renames (the finished run moved aside, the new one not yet
+    in place): the finished run goes back, and the new one stays staged for ``--resume``."""
+    old = old_path(final)
+    if old.is_dir() and not final.exists():
+        old.rename(final)
+
+
 def publish(p: Plan) -> Path:
     """Replace ``p.final`` by the finished staging folder (two renames; the old one is removed after)."""
-    old = p.final.parent / f".{p.final.name}.old"
+    old = old_path(p.final)
     if old.exists():
         shutil.rmtree(old)
     if p.final.exists():
