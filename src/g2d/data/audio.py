@@ -18,12 +18,13 @@ import torch
 import torch.nn.functional as F
 
 from g2d.validation import DataError
-from g2d.paths import require_file
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
     """Decode an audio file to mono float32 in [-1, 1]; DataError if unreadable or truncated."""
-    path = require_file(path, "audio file", DataError)
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"audio file {str(path)!r} does not exist")
     if path.suffix.lower() == ".wav":
         check_wav_complete(path)
     try:

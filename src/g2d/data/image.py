@@ -13,14 +13,15 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from g2d.validation import DataError
-from g2d.paths import require_file, require_folder
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 
 
 def read_image(path: str | Path, channels: int = 3) -> Image.Image:
     """Fully decode an image (so truncation is found now) as RGB (3) or greyscale (1)."""
-    path = require_file(path, "image file", DataError)
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"image file {str(path)!r} does not exist")
     try:
         with Image.open(path) as img:
             img.load()
@@ -31,7 +32,9 @@ def read_image(path: str | Path, channels: int = 3) -> Image.Image:
 
 
 def list_frames(folder: str | Path) -> list[Path]:
-    folder = require_folder(folder, "frame folder", DataError)
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"frame folder {str(folder)!r} does not exist")
     frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not frames:
         raise DataError(f"frame folder {str(folder)!r} holds no images (expected *.jpg or *.png)")

@@ -30,4 +30,4 @@ class DatasetOptions(Options):
 def build_splits(name: str, options: dict | Options | None = None) -> DataSplits:
     """Load data set ``name`` with ``options`` (validated against its options model)."""
     parsed = DATASETS.parse_options(name, options, f"data.options ({name})")
-    return DATASETS.create(name, parsed)  # a plugin data set's failure is named as the plugin's
+    return DATASETS.get(name).factory(parsed)
