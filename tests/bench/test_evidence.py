@@ -61,10 +61,10 @@ def test_suite_cells_run_on_the_executor_a_failed_cell_is_named_and_finished_cel
 
     real = evidence.run_methods
 
-    def fails_on_bad(config, out, specs, progress, overwrite=False):
+    def fails_on_bad(config, out, specs, progress, **kwargs):
         if Path(out).parent.name == "bad":
             raise RuntimeError("boom")
-        return real(config, out, specs, progress=progress, overwrite=overwrite)
+        return real(config, out, specs, progress=progress, **kwargs)
 
     monkeypatch.setattr(evidence, "run_methods", fails_on_bad)
     config = tiny_config(teachers__epochs=1, student__epochs=1)
