@@ -27,8 +27,12 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def g2d(capsys, *argv: str) -> tuple[int, str]:
-    """Run the CLI in-process; returns (exit code, stderr) and checks no traceback was printed."""
-    code = main([str(a) for a in argv])
+    """Run the CLI in-process; returns (exit code, stderr) and checks no traceback was printed (an
+    option refused while the command line is read exits through argparse, status 2)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err and "Traceback" not in captured.out
     return code, captured.err
@@ -229,7 +233,7 @@ def test_out_that_is_a_file_or_under_a_file_or_read_only(tmp_path, capsys, monke
     config = write_config(tmp_path)
     (tmp_path / "afile").write_text("x")
     code, err = g2d(capsys, "teachers", config, "--out", tmp_path / "afile", "--quiet")
-    assert code == 2 and f"--out {tmp_path / 'afile'}: is an existing file; expected a folder" in err
+    assert code == 2 and f"argument --out: {tmp_path / 'afile'}: is an existing file; expected a folder" in err
     code, err = g2d(capsys, "train", config, "--out", tmp_path / "afile" / "run", "--quiet")
     assert code == 2 and f"{tmp_path / 'afile'} is a file, not a folder" in err
 
@@ -237,14 +241,14 @@ def test_out_that_is_a_file_or_under_a_file_or_read_only(tmp_path, capsys, monke
         raise OSError(errno.EROFS, "Read-only file system")
     monkeypatch.setattr("tempfile.mkstemp", read_only)
     code, err = g2d(capsys, "cache", config, "--out", tmp_path / "ro" / "run")
-    assert code == 2 and f"--out {tmp_path / 'ro' / 'run'}: cannot write in {tmp_path} (read-only file system)" in err
+    assert code == 2 and f"argument --out: {tmp_path / 'ro' / 'run'}: cannot write in {tmp_path} (read-only file system)" in err
 
 
 def test_report_out_that_is_a_file_or_under_a_file_or_read_only(run, tmp_path, capsys, monkeypatch):
     _, run = run
     (tmp_path / "afile").write_text("x")
     code, err = g2d(capsys, "report", run, "--out", tmp_path / "afile", "--logs-only")
-    assert code == 2 and f"--out {tmp_path / 'afile'}: is an existing file; expected a folder" in err
+    assert code == 2 and f"argument --out: {tmp_path / 'afile'}: is an existing file; expected a folder" in err
     code, err = g2d(capsys, "report", run, "--out", tmp_path / "afile" / "r", "--logs-only")
     assert code == 2 and "is a file, not a folder" in err
 
@@ -252,7 +256,7 @@ def test_report_out_that_is_a_file_or_under_a_file_or_read_only(run, tmp_path, c
         raise OSError(errno.EROFS, "Read-only file system")
     monkeypatch.setattr("tempfile.mkstemp", read_only)
     code, err = g2d(capsys, "report", run, "--out", tmp_path / "ro" / "r", "--logs-only")
-    assert code == 2 and f"--out {tmp_path / 'ro' / 'r'}: cannot write in {tmp_path} (read-only file system)" in err
+    assert code == 2 and f"argument --out: {tmp_path / 'ro' / 'r'}: cannot write in {tmp_path} (read-only file system)" in err
     assert not (tmp_path / "ro").exists()
 
 
@@ -265,11 +269,13 @@ def test_disk_full_names_the_file_and_leaves_the_last_checkpoint(run, capsys, mo
         raise OSError(errno.ENOSPC, "No space left on device")
     monkeypatch.setattr(Path, "write_bytes", full)
     code, err = g2d(capsys, "train", config, "--out", run, "--quiet", "--resume",
-                    "--set", "student.epochs=3")
-    assert code == 2 and "no space left on device while writing" in err and "students/g2d/" in err
+                    "--set", "student.epochs=3", "--allow-change", "student.epochs")
+    assert code == 2 and "no space left on device while writing" in err and "students/.g2d.partial/" in err
     monkeypatch.undo()
-    assert state.read_bytes() == before  # nothing half-written
-    assert not [p for p in state.parent.iterdir() if p.name.endswith(".tmp")]
+    assert state.read_bytes() == before  # the finished student is untouched
+    staged = run / "students/.g2d.partial/checkpoints"
+    assert (staged / "state.pt").read_bytes() == before  # the extension's last checkpoint: nothing half-written
+    assert not [p for p in staged.iterdir() if p.name.endswith(".tmp")]
 
 
 @pytest.mark.parametrize("content", ["torch-pickle", "plain-pickle", "garbage"])
@@ -322,7 +328,12 @@ def test_teacher_weights_replaced_by_a_pickle(run, capsys):
     weights = run / "teachers/weak/model.safetensors"
     weights.write_bytes(pickle.dumps({"w": [1, 2, 3]}))
     code, err = g2d(capsys, "cache", config, "--out", run)
-    assert code == 2 and f"{weights} is not a g2d weights file" in err and "Traceback" not in err
+    assert code == 2 and f"{weights} is not the weights file teacher 'weak'" in err and "Traceback" not in err
+    card = json.loads((weights.parent / "card.json").read_text())
+    card.pop("weights_sha256")  # a card from before the hash was recorded: the file format is still checked
+    (weights.parent / "card.json").write_text(json.dumps(card))
+    code, err = g2d(capsys, "cache", config, "--out", run, "--overwrite")
+    assert code == 2 and f"{weights} is not a g2d weights file" in err
 
 
 def test_inline_vector_of_the_wrong_length_names_the_row(tmp_path, capsys):
@@ -400,13 +411,13 @@ def test_kill_9_then_resume_gives_the_byte_identical_student(trained, tmp_path):
         shutil.copytree(source / "cache", runs[name] / "cache")
     subprocess.run(args + ["--out", str(runs["whole"])], check=True, env=env, timeout=300)
     proc = subprocess.Popen(args + ["--out", str(runs["killed"])], env=env)
-    state = runs["killed"] / "students/g2d/checkpoints/state.pt"
+    state = runs["killed"] / "students/.g2d.partial/checkpoints/state.pt"  # the run is staged until finished
     deadline = time.time() + 240
     while not state.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert not (runs["killed"] / "students/g2d/model.safetensors").exists(), "killed too late to test resuming"
+    assert not (runs["killed"] / "students/g2d").exists(), "killed too late to test resuming"
     subprocess.run(args + ["--out", str(runs["killed"]), "--resume"], check=True, env=env, timeout=300)
     killed, whole = runs["killed"] / "students/g2d", runs["whole"] / "students/g2d"
     assert (killed / "model.safetensors").read_bytes() == (whole / "model.safetensors").read_bytes()

@@ -33,3 +33,17 @@ def test_nonfinite_weights_are_named_even_when_the_loss_is_not_checked():
     guard.observe({"task": torch.tensor(float("nan"))}, 0)  # fp16 loss scaling: a skipped step is fine
     with pytest.raises(NonFiniteError, match=r"the weights became NaN or Inf during epoch 2 \(0.bias\)"):
         guard.check(model, 2)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_nonfinite_weights_read_back_are_refused_naming_the_file(tmp_path, value):
+    from safetensors.torch import save_file
+
+    from g2d import io
+
+    model = torch.nn.Linear(3, 2)
+    tensors = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    tensors["weight"][0, 1] = value
+    save_file(tensors, str(tmp_path / "w.safetensors"))  # written behind g2d's back (io.save_weights refuses)
+    with pytest.raises(io.CheckpointError, match=r"w\.safetensors: the weights \['weight'\] hold NaN or Inf"):
+        io.load_weights(tmp_path / "w.safetensors", torch.nn.Linear(3, 2))

@@ -218,3 +218,47 @@ def test_python_objects_get_the_same_shape_checks_and_named_errors(tmp_path: Pat
         parse_config(api_config({"name": torch.utils.data.TensorDataset(torch.zeros(4, 2))}, {}))
     with pytest.raises(ConfigError, match=r"model.encoders.a.name: encoder 'python:Pool#999' was a Python object"):
         parse_config({"data": {"name": Views()}, "model": {"encoders": {"a": {"name": "python:Pool#999"}}}})
+
+
+# ---- a plugin that exits or raises is named as the failing plugin -------------------------------
+
+FAILING_PLUGINS = {
+    "exits": ("import sys\nsys.exit(3)\n", "it called sys.exit(3)"),
+    "exits-none": ("raise SystemExit\n", "it called sys.exit(None)"),
+    "raises": ("raise RuntimeError('no GPU here')\n", "RuntimeError: no GPU here"),
+    "imports-missing": ("import no_such_module_xyz\n", "ModuleNotFoundError"),
+}
+
+
+@pytest.mark.parametrize("case", list(FAILING_PLUGINS))
+def test_a_plugin_that_exits_or_raises_while_importing_is_named(tmp_path, capsys, case):
+    source, phrase = FAILING_PLUGINS[case]
+    (tmp_path / f"bad_{case.replace('-', '_')}.py").write_text(source)
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({"plugins": [f"bad_{case.replace('-', '_')}.py"], "device": "cpu"}))
+    code = main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "plugins[0]: importing plugin" in err and f"bad_{case.replace('-', '_')}.py" in err and phrase in err
+
+
+@pytest.mark.parametrize("failure, phrase", [("raise SystemExit(4)", "it called sys.exit(4)"),
+                                             ("raise KeyError('width')", "KeyError: 'width'")])
+def test_a_plugin_piece_that_exits_or_raises_when_built_is_named(tmp_path, capsys, failure, phrase):
+    name = f"breaks_{abs(hash(failure)) % 10**8}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(f'''
+        from g2d.encoders import ENCODERS
+
+        @ENCODERS.register("{name}")
+        def broken(options, input_shape):
+            """Fails when built."""
+            {failure}
+    '''))
+    raw = {"plugins": [f"{name}.py"], "device": "cpu", "teachers": {"epochs": 1}, "student": {"epochs": 1},
+           "data": {"options": {"num_train": 32, "num_val": 16, "num_test": 16}},
+           "model": {"encoders": {"strong": {"name": name}}}, "method": {"name": "joint"}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
+    code = main(["train", str(tmp_path / "exp.yaml"), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"encoder {name!r} (plugin " in err and "broken) failed" in err and phrase in err

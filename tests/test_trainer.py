@@ -52,7 +52,9 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypat
     with pytest.raises(Interrupt):
         api.train_student(config, tmp_path / "cut", progress=False)
     monkeypatch.setattr(Trainer, "save_checkpoint", original)
-    assert len(io.read_jsonl(tmp_path / "cut/students/g2d/metrics.jsonl")) == 2
+    # the interrupted run is in the staging folder; nothing was published
+    assert len(io.read_jsonl(tmp_path / "cut/students/.g2d.partial/metrics.jsonl")) == 2
+    assert not (tmp_path / "cut/students/g2d").exists()
     resumed = api.train_student(config, tmp_path / "cut", progress=False, resume=True)
 
     assert resumed.result.best_epoch == full.result.best_epoch
@@ -61,6 +63,7 @@ def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypat
     for (n, p), (_, q) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
         assert torch.equal(p, q), n
     assert len(io.read_jsonl(tmp_path / "cut/students/g2d/metrics.jsonl")) == 4
+    assert not (tmp_path / "cut/students/.g2d.partial").exists()
 
 
 def test_checkpoint_files_are_safetensors_and_loadable_weights_only(tmp_path):

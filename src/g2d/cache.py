@@ -214,7 +214,7 @@ def _gather_stacked(arrays: list[np.ndarray], idx: np.ndarray) -> torch.Tensor:
 
 
 def open_cache(path: str | Path, teachers: dict[str, Teacher], train: MultimodalDataset,
-               device: torch.device) -> TeacherCache:
+               device: torch.device, resident_bytes: int = RESIDENT_BYTES) -> TeacherCache:
     """Open a cache, checking it was made from exactly these teachers, data and transform, and that
     every array it needs has the manifest's shape and fingerprint."""
     path = Path(path)
@@ -226,7 +226,7 @@ def open_cache(path: str | Path, teachers: dict[str, Teacher], train: Multimodal
                                  + "\n  ".join(changes) + "\nrebuild it with `g2d cache`")
     logits = {m: open_array(path, f"{m}.logits.npy", manifest, len(train)) for m in teachers}
     features = {m: open_array(path, f"{m}.features.npy", manifest, len(train)) for m in teachers}
-    return TeacherCache(path, logits, features, device)
+    return TeacherCache(path, logits, features, device, resident_bytes)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
@@ -266,11 +266,17 @@ def open_array(path: Path, name: str, manifest: dict[str, Any], rows: int) -> np
     return arr
 
 
-def verify_cache(path: str | Path) -> list[str]:
-    """Check every array's full SHA-256 against the manifest (reads every byte); returns one line
-    per array, and raises CacheMismatchError naming each array that differs."""
+def verify_cache(path: str | Path, teachers_dir: str | Path | None = None) -> list[str]:
+    """Check every array's full SHA-256 against the manifest (reads every byte) and, with
+    ``teachers_dir``, that the cache was built from the teacher weights now there (a stale cache);
+    returns one line per check, and raises CacheMismatchError naming each that fails."""
     path = Path(path)
     manifest = read_manifest(path)
+    stale = stale_teachers(manifest, Path(teachers_dir)) if teachers_dir is not None else []
+    if stale:
+        raise CacheMismatchError(f"teacher-output cache {path} is stale: it was built from other teacher weights "
+                                 f"than those in {teachers_dir}:\n  " + "\n  ".join(stale)
+                                 + "\nrebuild it with `g2d cache CONFIG --out RUN`")
     arrays = manifest.get("arrays")
     if not isinstance(arrays, dict) or not arrays:
         raise CacheMismatchError(f"cache manifest {path / 'manifest.json'} records no array hashes (format "
@@ -286,6 +292,24 @@ def verify_cache(path: str | Path) -> list[str]:
     if bad:
         raise CacheMismatchError(f"teacher-output cache {path}: content differs from what was built for "
                                  f"{bad}; rebuild it with `g2d cache`")
+    return lines
+
+
+def stale_teachers(manifest: dict[str, Any], teachers_dir: Path) -> list[str]:
+    """For each teacher the manifest records, how the weights in ``teachers_dir`` differ from those the
+    cache was built from (their SHA-256 now, and their card's record); empty when they are the same."""
+    recorded = manifest.get("teachers")
+    if not isinstance(recorded, dict):
+        return [f"the manifest records no teachers (got {recorded!r})"]
+    lines = []
+    for m, digest in sorted(recorded.items()):
+        weights = teachers_dir / m / "model.safetensors"
+        if not weights.is_file():
+            lines.append(f"teacher {m!r}: no weights at {weights}")
+            continue
+        now = file_sha256(weights)
+        if now != digest:
+            lines.append(f"teacher {m!r}: cache built from weights sha256 {str(digest)[:12]}…, {weights} is {now[:12]}…")
     return lines
 
 

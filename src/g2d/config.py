@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from g2d.registry import ExperimentContext, Registry, format_validation_error
 from g2d.tuning.space import TuneConfig
-from g2d.validation import ConfigError
+from g2d.validation import ConfigError, did_you_mean
 from g2d.yamlfile import load_yaml
 
 
@@ -104,7 +104,7 @@ class ExperimentConfig(Strict):
     student: TrainConfig = Field(default_factory=TrainConfig)
     method: MethodConfig = Field(default_factory=MethodConfig)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="training seed (a 64-bit integer)")
     device: str = Field("auto", description="auto | cpu | cuda | cuda:N | mps")
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     channels_last: bool = Field(False, description="channels-last memory layout for the CNN encoders (GPU speed)")
@@ -165,8 +165,8 @@ def path_bases(context: Mapping[str, Any] | None) -> tuple[Path, dict[str, Path]
 def _resolve(registry: Registry, component: Component, where: str,
              context: ExperimentContext | None) -> BaseModel:
     if component.name not in registry:
-        raise ValueError(f"{where}.name: unknown {registry.kind} {component.name!r}; "
-                         f"expected one of {registry.names()}")
+        raise ValueError(f"{where}.name: unknown {registry.kind} {component.name!r}"
+                         f"{did_you_mean(component.name, registry.names())}; expected one of {registry.names()}")
     options = registry.parse_options(component.name, component.options, f"{where}.options")
     if context is not None:
         try:
@@ -195,7 +195,7 @@ def parse_config(raw: dict[str, Any] | None, source: str = "config",
     try:
         return ExperimentConfig.model_validate(raw, context=context)
     except ValidationError as err:
-        raise ConfigError(f"{source}: invalid configuration:\n  {format_validation_error(err)}") from None
+        raise ConfigError(f"{source}: invalid configuration:\n  {format_validation_error(err, '', ExperimentConfig)}") from None
     except (ValueError, KeyError) as err:
         raise ConfigError(f"{source}: invalid configuration:\n  {err}") from None
 
@@ -206,9 +206,9 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ex
     at the working folder (see :func:`parse_config`). An empty file or one that is not a mapping is
     an error naming the file; a value that only an override makes invalid is blamed on its
     ``--set`` option."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+    from g2d.paths import require_file
+
+    path = require_file(path, "config file", ConfigError)
     raw = read_config_file(path)
     if not overrides:
         return parse_config(raw, str(path), path.parent)

@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as safetensors_bytes
 
 from g2d.guards import NonFiniteError, nonfinite_parameters
+from g2d.paths import require_file
 from g2d.validation import G2DError
 
 #: errno values that mean "the disk (or the user's quota) is full".
@@ -134,11 +135,9 @@ def read_json(path: str | Path) -> Any:
 
 def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     """A JSON object file g2d wrote (a manifest, a card); G2DError naming it when it is not one."""
-    path = Path(path)
+    path = require_file(path, what)
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise G2DError(f"{what} {path} does not exist") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise G2DError(f"{what} {path} is not valid JSON ({err}); expected the file g2d wrote") from None
     if not isinstance(obj, dict):
@@ -197,9 +196,7 @@ def save_weights(path: str | Path, module: torch.nn.Module, metadata: dict[str, 
 def load_weights(path: str | Path, module: torch.nn.Module) -> None:
     """Load a safetensors file into ``module``; CheckpointError naming the file when it is not one
     (a pickle, garbage, a truncated file) or holds another model's weights."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"weights file {path} does not exist")
+    path = require_file(path, "weights file", CheckpointError)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as err:
@@ -211,6 +208,10 @@ def load_weights(path: str | Path, module: torch.nn.Module) -> None:
         first = str(err).strip().splitlines()[1:2] or [str(err)[:200]]
         raise CheckpointError(f"{path}: its weights do not fit this model ({first[0].strip()}); "
                               f"was it trained with another config?") from None
+    bad = nonfinite_parameters(module)
+    if bad:
+        raise CheckpointError(f"{path}: the weights {bad[:3]} hold NaN or Inf; g2d never writes such weights, "
+                              f"so the file was damaged or replaced — restore it or retrain")
 
 
 def save_state(path: str | Path, state: dict[str, Any]) -> Path:
@@ -226,13 +227,11 @@ def load_state(path: str | Path, keys: tuple[str, ...] = ()) -> dict[str, Any]:
     """A checkpoint state g2d saved, read with ``weights_only`` (no pickle is run); CheckpointError
     naming the file when it is anything else (a pickle, a torch file of other objects, garbage) or
     lacks one of ``keys``. Never suggests turning safe loading off."""
-    path = Path(path)
+    path = require_file(path, "checkpoint", CheckpointError)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about unusual pickle protocols
             state = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist") from None
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, TypeError, AttributeError,
             ImportError, IndexError, KeyError, UnicodeDecodeError) as err:
         kind = "empty or truncated" if isinstance(err, EOFError) else "not a g2d checkpoint"

@@ -92,14 +92,26 @@ def load_plugins(specs: list[str], base_dir: Path | None = None, where: str = "p
     return resolved
 
 
+#: what a plugin may raise while importing that is reported as its failure: every error, and a
+#: ``sys.exit()`` (which would otherwise end g2d silently with the plugin's exit code)
+PLUGIN_FAILURES = (Exception, SystemExit)
+
+
 def _import_failed(what: str, where: str, err: BaseException) -> ConfigError:
-    return ConfigError(f"{where}: importing plugin {what} failed: {type(err).__name__}: {err}")
+    return ConfigError(f"{where}: importing plugin {what} failed: {describe_failure(err)}")
+
+
+def describe_failure(err: BaseException) -> str:
+    """``TypeError: message``; a ``sys.exit(code)`` as what it is."""
+    if isinstance(err, SystemExit):
+        return f"it called sys.exit({err.code!r}) (a plugin must not exit; raise an error instead)"
+    return f"{type(err).__name__}: {err}"
 
 
 def import_file(path: str, where: str) -> PluginRecord:
-    file = Path(path)
-    if not file.is_file():
-        raise ConfigError(f"{where}: plugin file {path!r} does not exist")
+    from g2d.paths import require_file
+
+    file = require_file(path, f"{where}: plugin file", ConfigError)
     digest = file_sha256(file)
     name = f"g2d_plugin_{file.stem}_{digest[:12]}"
     spec = importlib.util.spec_from_file_location(name, file)
@@ -110,8 +122,9 @@ def import_file(path: str, where: str) -> PluginRecord:
     try:
         spec.loader.exec_module(module)
     except G2DError:
+        sys.modules.pop(name, None)
         raise
-    except Exception as err:  # the plugin's own error, shown with its name
+    except PLUGIN_FAILURES as err:  # the plugin's own error, shown with its name
         sys.modules.pop(name, None)
         raise _import_failed(repr(path), where, err) from err
     return PluginRecord(path, "file", str(file), digest)
@@ -127,7 +140,7 @@ def import_module(name: str, where: str) -> PluginRecord:
         raise _import_failed(repr(name), where, err) from err
     except G2DError:
         raise
-    except Exception as err:
+    except PLUGIN_FAILURES as err:
         raise _import_failed(repr(name), where, err) from err
     source = getattr(module, "__file__", None)
     return PluginRecord(name, "module", source, file_sha256(source))
@@ -147,9 +160,9 @@ def load_entry_points() -> list[PluginRecord]:
                 target()
         except G2DError:
             raise
-        except Exception as err:
+        except PLUGIN_FAILURES as err:
             raise ConfigError(f"entry point {ep.name!r} ({ep.value}) of group {ENTRY_POINT_GROUP!r}"
-                              f"{f' from {dist}' if dist else ''} failed: {type(err).__name__}: {err}") from err
+                              f"{f' from {dist}' if dist else ''} failed: {describe_failure(err)}") from err
         module = sys.modules.get(ep.module)
         source = getattr(module, "__file__", None)
         _loaded[key] = PluginRecord(ep.value, "entry point", source, file_sha256(source), dist)

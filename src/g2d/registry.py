@@ -15,6 +15,8 @@ from typing import Annotated, Any, Callable, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from g2d.validation import ConfigError, G2DError, did_you_mean, field_names_at
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -47,7 +49,8 @@ class Registry(Generic[F]):
 
     def get(self, name: str) -> Entry[F]:
         if name not in self._entries:
-            raise KeyError(f"Unknown {self.kind} {name!r}; expected one of {self.names()}")
+            raise KeyError(f"Unknown {self.kind} {name!r}{did_you_mean(name, self._entries)}; expected one of "
+                           f"{self.names()}")
         return self._entries[name]
 
     def names(self, pattern: str = "*") -> list[str]:
@@ -67,17 +70,29 @@ class Registry(Generic[F]):
         try:
             return model.model_validate(options or {})
         except ValidationError as err:
-            raise ValueError(format_validation_error(err, where)) from None
+            raise ValueError(format_validation_error(err, where, model)) from None
 
     def create(self, name: str, options: dict[str, Any] | BaseModel | None = None,
                **kwargs: Any) -> Any:
         parsed = self.parse_options(name, options, f"{self.kind} {name!r} options")
-        return self.get(name).factory(parsed, **kwargs)
+        factory = self.get(name).factory
+        if factory.__module__.split(".")[0] == "g2d":
+            return factory(parsed, **kwargs)
+        from g2d.plugins import PLUGIN_FAILURES, describe_failure
+
+        try:  # a plugin's piece: its failure (an exit too) is named as the plugin's, not a traceback
+            return factory(parsed, **kwargs)
+        except G2DError:  # the plugin's own named error (a DataError naming a file, …)
+            raise
+        except PLUGIN_FAILURES as err:
+            raise ConfigError(f"{self.kind} {name!r} (plugin {factory.__module__}.{factory.__qualname__}) failed: "
+                              f"{describe_failure(err)}") from err
 
 
-def format_validation_error(err: ValidationError, where: str = "") -> str:
+def format_validation_error(err: ValidationError, where: str = "", model: type[BaseModel] | None = None) -> str:
     """One line per problem — dotted field path (under ``where``), what was wrong, what arrived —
-    joined for display under an "invalid configuration:" header."""
+    joined for display under an "invalid configuration:" header. With ``model``, an unknown key
+    suggests the closest field name ("did you mean …")."""
     lines = []
     for problem in err.errors():
         loc = ".".join(str(p) for p in problem["loc"] if p != "__root__")
@@ -85,6 +100,10 @@ def format_validation_error(err: ValidationError, where: str = "") -> str:
         msg = problem["msg"].removeprefix("Value error, ")
         got = problem.get("input")
         shown = "" if isinstance(got, (dict, list)) or got is None else f" (got {got!r})"
+        if problem["type"] == "extra_forbidden" and model is not None:
+            siblings = field_names_at(model, problem["loc"][:-1])
+            shown = (did_you_mean(problem["loc"][-1], siblings) + f" (known keys: {', '.join(siblings)})"
+                     if siblings else shown)
         lines.append(f"{field}: {msg}{shown}" if field else msg)
     return "\n  ".join(lines)
 

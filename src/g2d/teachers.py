@@ -15,6 +15,7 @@ from g2d.data.base import Batch, DataSplits
 from g2d.methods import MethodContext, build_method
 from g2d.model import ModelOutput, MultimodalModel, build_model
 from g2d.objectives import TeacherOutputs
+from g2d.paths import require_file
 from g2d.runtime import RuntimeConfig, autocast
 from g2d.trainer import Trainer
 from g2d.validation import G2DError
@@ -68,13 +69,29 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def verify_weights(path: Path, recorded: str | None, where: str) -> None:
+    """CheckpointError when ``path`` is not the file whose SHA-256 ``where`` recorded (replaced by
+    another run's or seed's, edited); nothing to check for records that predate the hash."""
+    if recorded is None:
+        return
+    actual = file_sha256(path)
+    if actual != recorded:
+        raise io.CheckpointError(f"{path} is not the weights file {where} records (sha256 {actual[:12]}… != "
+                                 f"recorded {str(recorded)[:12]}…): it was replaced or edited; restore it, or "
+                                 f"retrain with --overwrite")
+
+
 def load_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, teacher_dir: Path) -> Teacher:
-    """Load a trained teacher; refuse one trained for another architecture or task."""
+    """Load a trained teacher; refuse one trained for another architecture or task, and weights that
+    are not the file its card records (or hold NaN/Inf)."""
     card_path, weights = teacher_dir / "card.json", teacher_dir / "model.safetensors"
-    if not card_path.exists() or not weights.exists():
+    if not card_path.exists() and not weights.exists() and not card_path.is_symlink():
         raise G2DError(f"no trained teacher for modality {modality!r} in {teacher_dir} "
                        f"(expected card.json and model.safetensors); run `g2d teachers` first")
+    require_file(card_path, f"teacher {modality!r}: card")
+    require_file(weights, f"teacher {modality!r}: weights")
     card = io.read_json_object(card_path, "teacher card")
+    verify_weights(weights, card.get("weights_sha256"), f"teacher {modality!r}'s card {card_path}")
     expected = config.model.encoders[modality].model_dump()
     if card.get("encoder") != expected:
         raise G2DError(f"teacher {teacher_dir}: trained with encoder {card.get('encoder')}, but the config "

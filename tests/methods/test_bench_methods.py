@@ -59,5 +59,7 @@ def test_bench_methods_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture)
 
 
 def test_bad_seeds_are_a_one_line_error(capsys: pytest.CaptureFixture) -> None:
-    assert main(["bench", "methods", "--seeds", "0,x"]) == 2
-    assert "--seeds: expected comma-separated integers" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # refused while the command line is read, as every option
+        main(["bench", "methods", "--seeds", "0,x"])
+    assert exit_.value.code == 2
+    assert "argument --seeds: expected comma-separated integers" in capsys.readouterr().err

@@ -84,7 +84,7 @@ def test_a_rerun_resumes_the_study_and_reuses_the_teachers(tmp_path: Path) -> No
     assert any(m.startswith("tune: 2 trials already in the study, running up to 1 more") for m in messages)
     assert len(json.loads((tmp_path / "tune.json").read_text())["trials"]) == 3
     other = parse_config({**config.model_dump(mode="json"), "seed": 5})
-    with pytest.raises(ConfigError, match=r"its teachers were trained for another experiment \(seed changed\)"):
+    with pytest.raises(ConfigError, match=r"its teachers were trained for another experiment:\n  seed: 0 -> 5"):
         tune(other, tmp_path, trials=4, log=lambda msg: None)
 
 

@@ -48,7 +48,7 @@ from g2d import io
 from g2d.api import MethodSpec, run_methods
 from g2d.bench.grid import markdown_table, publish
 from g2d.bench.real_digits import ensure_av_digits, shared_paths
-from g2d.commands import add_executor, executor_options, parse_seeds
+from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, SEEDS, add_executor, executor_options, float_option
 from g2d.config import ExperimentConfig, parse_config
 from g2d.data import build_splits
 from g2d.executors import Cell
@@ -171,7 +171,7 @@ def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, A
     if not missing:
         return done | {"reused": True}
     config = parse_config(json.loads(config_json), "evidence cell")
-    summary = run_methods(config, out, missing, progress=False, reuse_teachers=True)  # the cell's teachers and cache
+    summary = run_methods(config, out, missing, progress=False, overwrite=True)  # the cell's teachers and cache are reused
     summary["methods"] = done["methods"] | summary["methods"]
     if done["methods"]:  # the teachers were loaded, not trained: keep the time they took when trained
         summary["teachers_wall_s"] = done.get("teachers_wall_s", summary["teachers_wall_s"])
@@ -414,22 +414,22 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/evidence", help="output folder (resumable: finished cells are kept)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/evidence", help="output folder (resumable: finished cells are kept)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/, mnist/, mfeat/")
     p.add_argument("--data-dir", default="runs/data", help="where the built data sets are written")
-    p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2, 3, 4], help="comma-separated seeds (default 0,1,2,3,4)")
+    p.add_argument("--seeds", type=SEEDS, default=[0, 1, 2, 3, 4], help="comma-separated seeds (default 0,1,2,3,4)")
     p.add_argument("--only", nargs="+", choices=SETS, default=SETS, help="data sets to run")
     p.add_argument("--methods", nargs="+", choices=[s.label for s in methods()],
                    default=[s.label for s in methods()],
                    help="columns to run (joint is always needed; g2d too for the contenders' Δ to G2D); the 2025 "
                         f"methods {CANDIDATES} and {COMPOSED} make the contenders section")
-    p.add_argument("--width", type=float, default=0.0625, help="ResNet-18 width multiplier (AV sets)")
-    p.add_argument("--teacher-epochs", type=int, default=20, help="AV teachers: most epochs (early stop on val)")
-    p.add_argument("--av-epochs", type=int, default=20, help="AV students: epochs")
-    p.add_argument("--mfeat-epochs", type=int, default=40, help="mfeat teachers (early stop on val) and students")
-    p.add_argument("--decay-at", type=float, default=0.0, help="lr ×0.1 at this fraction of the epochs "
+    p.add_argument("--width", type=float_option(0.0, low_open=True), default=0.0625, help="ResNet-18 width multiplier (AV sets)")
+    p.add_argument("--teacher-epochs", type=COUNT, default=20, help="AV teachers: most epochs (early stop on val)")
+    p.add_argument("--av-epochs", type=COUNT, default=20, help="AV students: epochs")
+    p.add_argument("--mfeat-epochs", type=COUNT, default=40, help="mfeat teachers (early stop on val) and students")
+    p.add_argument("--decay-at", type=float_option(0.0, 1.0), default=0.0, help="lr ×0.1 at this fraction of the epochs "
                    "(0.5: the end of the paper's SMP phase; 0: constant lr)")
     p.add_argument("--fusion", default="late", help="fusion of every student (concat | late | ...)")
     add_executor(p, workers=2)  # --executor, --workers, --ray-address; a cell = one data set × seed
-    p.add_argument("--threads", type=int, default=1, help="torch threads per worker")
+    p.add_argument("--threads", type=NON_NEGATIVE, default=1, help="torch threads per worker")
     p.set_defaults(handler=cmd_evidence)

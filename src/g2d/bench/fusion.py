@@ -19,8 +19,8 @@ from typing import Any
 from g2d import io
 from g2d.bench.grid import publish, run_variants
 from g2d.catalog import FUSIONS
-from g2d.commands import (add_executor, add_threads, default_run_dir, executor_options, parse_overrides,
-                          parse_seeds)
+from g2d.commands import (OUT_FOLDER, add_executor, add_threads, default_run_dir, executor_options, parse_overrides,
+                          SEEDS)
 from g2d.executors import ExecutorOptions
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.validation import ConfigError, G2DError
@@ -142,7 +142,7 @@ def cmd_fusion(args: argparse.Namespace) -> int:
     unknown = [f for f in fusions if f not in FUSIONS]
     if unknown:
         raise ConfigError(f"--fusions: unknown fusions {unknown}; expected some of {FUSIONS.names()}")
-    seeds = parse_seeds(args.seeds)
+    seeds = args.seeds
     overrides = parse_overrides(args.overrides, args.device)
     configs: list[tuple[ExperimentConfig, Path | None]] = []
     if not args.no_synthetic:
@@ -183,8 +183,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "file; its method becomes g2d and its fusion each one in turn; repeatable")
     p.add_argument("--no-synthetic", action="store_true", help="skip the built-in synthetic column")
     p.add_argument("--fusions", default=None, help="comma-separated fusions (default: every registered one)")
-    p.add_argument("--seeds", default="0,1", help="comma-separated seeds (default 0,1)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--seeds", type=SEEDS, default="0,1", help="comma-separated seeds (default 0,1)")
+    p.add_argument("--out", type=OUT_FOLDER, default=None,
                    help="output folder: tables.md, results.json and one run folder per data set and seed "
                         "(default: a new folder under runs/)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

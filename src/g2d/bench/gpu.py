@@ -27,6 +27,7 @@ import torch
 from g2d import io
 from g2d.bench._steps import StepSetup, interleaved, make_cases, med_spread, peak_memory, ratios
 from g2d.bench.grid import markdown_table
+from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, float_option
 from g2d.runtime import check_precision, resolve_device
 
 CASES = {"joint": "joint", "g2d": "G2D", "smp": "G2D, SMP phase"}
@@ -114,21 +115,21 @@ def cmd_gpu(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/gpu", help="output folder for the table (default runs/bench/gpu)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/gpu", help="output folder for the table (default runs/bench/gpu)")
     p.add_argument("--device", default="cuda", help="cuda | cuda:N | cpu | mps | auto")
-    p.add_argument("--batch-sizes", type=int, nargs="+", default=[16, 64], help="batch sizes to time")
+    p.add_argument("--batch-sizes", type=COUNT, nargs="+", default=[16, 64], help="batch sizes to time")
     p.add_argument("--precisions", nargs="+", choices=["fp32", "bf16", "fp16"], default=["fp32", "bf16"],
                    help="precisions to time")
-    p.add_argument("--width", type=float, default=1.0, help="ResNet-18 width multiplier")
-    p.add_argument("--audio", type=int, nargs="+", default=[1, 257, 188], help="audio input shape (C H W)")
-    p.add_argument("--video", type=int, nargs="+", default=[3, 224, 224], help="video input shape (C H W or T C H W)")
-    p.add_argument("--steps", type=int, default=20, help="steps per case per round")
-    p.add_argument("--rounds", type=int, default=3, help="side-by-side rounds (median and spread over them)")
-    p.add_argument("--warmup", type=int, default=5, help="untimed steps per case first")
+    p.add_argument("--width", type=float_option(0.0, low_open=True), default=1.0, help="ResNet-18 width multiplier")
+    p.add_argument("--audio", type=COUNT, nargs="+", default=[1, 257, 188], help="audio input shape (C H W)")
+    p.add_argument("--video", type=COUNT, nargs="+", default=[3, 224, 224], help="video input shape (C H W or T C H W)")
+    p.add_argument("--steps", type=COUNT, default=20, help="steps per case per round")
+    p.add_argument("--rounds", type=COUNT, default=3, help="side-by-side rounds (median and spread over them)")
+    p.add_argument("--warmup", type=NON_NEGATIVE, default=5, help="untimed steps per case first")
     p.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels-last layout (default: on for CUDA)")
     p.add_argument("--compile", action="store_true", help="torch.compile the encoders and fusion head")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads when --device cpu")
+    p.add_argument("--threads", type=NON_NEGATIVE, default=1, help="CPU threads when --device cpu")
     p.set_defaults(handler=cmd_gpu)
 
 

@@ -65,9 +65,11 @@ def teacher_cell(cell: Cell) -> dict[str, Any]:
     config, run = parse_config(cell.payload["config"], cell.name), Path(cell.payload["run"])
     start = time.perf_counter()
     splits = load_data(config)
-    teachers = train_teachers(config, run, splits, progress=cell.payload["progress"])
+    # the grid decides which cells run: a cell that runs replaces what its folder holds (staged: the old
+    # teachers stay until the new ones have finished)
+    teachers = train_teachers(config, run, splits, progress=cell.payload["progress"], overwrite=True)
     if not splits.train.random_transform:  # (re)build: a cache left in the folder may be stale
-        cache_teacher_outputs(config, run, splits, teachers)
+        cache_teacher_outputs(config, run, splits, teachers, overwrite=True)
     summary = {m: {"test": t.card["test"], "val": t.card["val"], "selected_epoch": t.card["selected_epoch"]}
                for m, t in teachers.items()}
     return {"teachers": summary, "modalities": list(splits.info.modalities), "task": splits.info.task,
@@ -78,7 +80,8 @@ def student_cell(cell: Cell) -> dict[str, Any]:
     """Worker: train one student on its seed's teachers; its test/val metrics at the selected epoch."""
     config, run = parse_config(cell.payload["config"], cell.name), Path(cell.payload["run"])
     start = time.perf_counter()
-    student = train_student(config, run, progress=cell.payload["progress"], name=cell.payload["label"])
+    student = train_student(config, run, progress=cell.payload["progress"], name=cell.payload["label"],
+                            overwrite=True)
     return {"test": student.result.test, "val": student.result.val, "selected_epoch": student.result.best_epoch,
             "wall_s": round(time.perf_counter() - start, 2), "notes": student.notes}
 

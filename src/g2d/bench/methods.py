@@ -25,7 +25,7 @@ from g2d import io
 from g2d.api import MethodSpec
 from g2d.bench.grid import complete, markdown_table, mean_std, publish, report_failures, run_grid
 from g2d.commands import (add_common, add_executor, default_run_dir, executor_options,
-                          parse_overrides, parse_seeds, show_progress)
+                          parse_overrides, SEEDS, show_progress)
 from g2d.config import ExperimentConfig, load_config, parse_config, set_dotted
 from g2d.demo import demo_config
 from g2d.validation import ConfigError, G2DError
@@ -110,7 +110,7 @@ def ablation_tables(summaries: list[dict[str, Any]], dataset: str) -> str:
 
 def command_line(args: argparse.Namespace, out: Path) -> str:
     """The command that reproduces this bench (recorded at the top of tables.md)."""
-    parts = ["g2d", "bench", "methods", "--methods", args.methods, "--seeds", args.seeds]
+    parts = ["g2d", "bench", "methods", "--methods", args.methods, "--seeds", ",".join(map(str, args.seeds))]
     if args.config is not None:
         parts += ["--config", str(args.config)]
     for pair in args.overrides:
@@ -124,7 +124,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.overrides, args.device)
     config = bench_config(args.config, overrides)
     labels = [m.strip() for m in args.methods.split(",") if m.strip()]
-    seeds = parse_seeds(args.seeds)
+    seeds = args.seeds
     if not labels:
         raise ConfigError("--methods: expected at least one method, e.g. joint,g2d")
     out = args.out or default_run_dir("bench-methods")
@@ -148,7 +148,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    help="comma-separated methods; 'a+b' composes modulator b onto method a "
                         f"(default: {','.join(DEFAULT_METHODS)})")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--seeds", type=SEEDS, default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--config", type=Path, default=None,
                    help="experiment YAML (default: a small built-in synthetic experiment)")
     p.add_argument("--label", default=None, help="column title of the tables (default: the data set's name)")

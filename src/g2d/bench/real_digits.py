@@ -22,7 +22,7 @@ import torch
 from g2d import io
 from g2d.api import MethodSpec
 from g2d.bench.grid import markdown_table, mean_std, run_grid
-from g2d.commands import add_threads, parse_seeds
+from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, SEED, SEEDS, add_threads, float_option
 from g2d.config import ExperimentConfig, parse_config
 from g2d.data.av_digits import make_av_digits
 from g2d.validation import G2DError
@@ -157,7 +157,7 @@ def time_epochs(args: argparse.Namespace, root: Path, cached: bool) -> dict[str,
     config = parse_config({"data": {"name": "cremad", "options": options, "num_workers": args.workers},
                            "model": {"encoders": {"audio": enc, "video": enc}}, "method": {"name": "joint"},
                            "student": train_block(2, 1e-3), "device": "cpu", "analysis": {"track": False}})
-    run = api.train_student(config, Path(args.out) / f"run-cache-{cached}", splits, progress=False)
+    run = api.train_student(config, Path(args.out) / f"run-cache-{cached}", splits, progress=False, overwrite=True)
     for row in run.result.history:
         result[f"train_epoch{row['epoch'] + 1}_s"] = row["train_time_s"]
     return {k: round(v, 2) for k, v in result.items()}
@@ -185,14 +185,14 @@ def cmd_data_cache_speed(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/real-digits", help="output folder (default runs/bench/real-digits)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/real-digits", help="output folder (default runs/bench/real-digits)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/, mnist/, mfeat/")
     p.add_argument("--data-dir", default="runs/data/av-digits", help="where the AV-digits folders are written")
-    p.add_argument("--seeds", type=parse_seeds, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)")
-    p.add_argument("--snr", type=float, default=-5.0, help="audio SNR (dB) of the noisy AV-digits variant")
-    p.add_argument("--width", type=float, default=0.125, help="ResNet-18 width multiplier")
-    p.add_argument("--av-epochs", type=int, default=4, help="epochs on AV-digits (teachers and students)")
-    p.add_argument("--mfeat-epochs", type=int, default=30, help="epochs on mfeat (teachers and students)")
+    p.add_argument("--seeds", type=SEEDS, default=[0, 1, 2], help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--snr", type=float_option(None), default=-5.0, help="audio SNR (dB) of the noisy AV-digits variant")
+    p.add_argument("--width", type=float_option(0.0, low_open=True), default=0.125, help="ResNet-18 width multiplier")
+    p.add_argument("--av-epochs", type=COUNT, default=4, help="epochs on AV-digits (teachers and students)")
+    p.add_argument("--mfeat-epochs", type=COUNT, default=30, help="epochs on mfeat (teachers and students)")
     add_threads(p)
     p.add_argument("--only", nargs="+", choices=["av-noisy", "av-clean", *MFEAT_SETS], default=None,
                    help="run only these data sets (default: all)")
@@ -200,17 +200,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_make_av_digits_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/data/av-digits", help="output folder (snr<dB>/ and clean/ inside)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/data/av-digits", help="output folder (snr<dB>/ and clean/ inside)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/")
-    p.add_argument("--snr", type=float, default=-5.0, help="audio SNR (dB) of the noisy variant")
-    p.add_argument("--seed", type=int, default=0, help="seed of the noise and of the images paired with the clips")
+    p.add_argument("--snr", type=float_option(None), default=-5.0, help="audio SNR (dB) of the noisy variant")
+    p.add_argument("--seed", type=SEED, default=0, help="seed of the noise and of the images paired with the clips")
     add_threads(p)
     p.set_defaults(handler=cmd_make_av_digits)
 
 
 def add_data_cache_speed_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/data-cache-speed", help="output folder (default runs/bench/data-cache-speed)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/data-cache-speed", help="output folder (default runs/bench/data-cache-speed)")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/")
-    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--workers", type=NON_NEGATIVE, default=0, help="DataLoader worker processes")
     add_threads(p)
     p.set_defaults(handler=cmd_data_cache_speed)

@@ -33,7 +33,7 @@ from g2d import io
 from g2d.bench._pipeline import cache_memory_section, input_pipeline_section
 from g2d.bench._steps import (StepSetup, encoder_runs, interleaved, make_cases, med_spread, peak_memory, ratios)
 from g2d.bench.grid import markdown_table
-from g2d.commands import add_threads
+from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, add_threads, float_option
 from g2d.runtime import resolve_device
 
 MFEAT_DIMS = {"fac": 216, "fou": 76, "kar": 64, "mor": 6, "pix": 240, "zer": 47}
@@ -219,37 +219,37 @@ def cmd_speed(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/speed", help="output folder for the tables and figures (default runs/bench/speed)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/speed", help="output folder for the tables and figures (default runs/bench/speed)")
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision of the timed steps")
     add_threads(p)
-    p.add_argument("--rounds", type=int, default=11, help="side-by-side rounds (median and spread over them)")
-    p.add_argument("--steps", type=int, default=8, help="steps per case per round")
-    p.add_argument("--width", type=float, default=0.25, help="ResNet-18 width multiplier")
-    p.add_argument("--size", type=int, default=64, help="input side (both modalities)")
-    p.add_argument("--channels", type=int, default=3, help="input channels (both modalities)")
-    p.add_argument("--batch-size", type=int, default=16, help="batch of the timed steps")
-    p.add_argument("--big-cache-samples", type=int, default=200_000,
+    p.add_argument("--rounds", type=COUNT, default=11, help="side-by-side rounds (median and spread over them)")
+    p.add_argument("--steps", type=COUNT, default=8, help="steps per case per round")
+    p.add_argument("--width", type=float_option(0.0, low_open=True), default=0.25, help="ResNet-18 width multiplier")
+    p.add_argument("--size", type=COUNT, default=64, help="input side (both modalities)")
+    p.add_argument("--channels", type=COUNT, default=3, help="input channels (both modalities)")
+    p.add_argument("--batch-size", type=COUNT, default=16, help="batch of the timed steps")
+    p.add_argument("--big-cache-samples", type=COUNT, default=200_000,
                    help="samples in the VGGSound-sized cache written to disk (0: skip)")
-    p.add_argument("--big-cache-classes", type=int, default=309, help="logits per sample in the big cache (VGGSound: 309)")
-    p.add_argument("--big-cache-features", type=int, default=512, help="features per sample in the big cache")
-    p.add_argument("--big-cache-reads", type=int, default=1000, help="random batches read from it")
+    p.add_argument("--big-cache-classes", type=COUNT, default=309, help="logits per sample in the big cache (VGGSound: 309)")
+    p.add_argument("--big-cache-features", type=COUNT, default=512, help="features per sample in the big cache")
+    p.add_argument("--big-cache-reads", type=COUNT, default=1000, help="random batches read from it")
     p.add_argument("--shared", default="../shared/data", help="folder with fsdd/ and mnist/ (input pipeline)")
-    p.add_argument("--input-takes", type=int, default=2, help="FSDD takes per speaker and digit in the train split")
-    p.add_argument("--input-epochs", type=int, default=3, help="epochs timed per input pipeline")
-    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the fast input pipeline")
+    p.add_argument("--input-takes", type=COUNT, default=2, help="FSDD takes per speaker and digit in the train split")
+    p.add_argument("--input-epochs", type=COUNT, default=3, help="epochs timed per input pipeline")
+    p.add_argument("--workers", type=NON_NEGATIVE, default=2, help="DataLoader workers of the fast input pipeline")
     p.add_argument("--skip-input", action="store_true", help="skip the input-pipeline section")
     p.add_argument("--skip-scaling", action="store_true", help="skip the batch-size / M scaling section")
-    p.add_argument("--scaling-batches", type=int, nargs="+", default=[8, 32, 128, 512], help="batch sizes of the scaling section")
-    p.add_argument("--scaling-steps", type=int, default=20, help="steps per case in the scaling section")
+    p.add_argument("--scaling-batches", type=COUNT, nargs="+", default=[8, 32, 128, 512], help="batch sizes of the scaling section")
+    p.add_argument("--scaling-steps", type=COUNT, default=20, help="steps per case in the scaling section")
     p.add_argument("--skip-epochs", action="store_true", help="leave out the whole-epoch ratios")
-    p.add_argument("--epoch-rounds", type=int, default=5, help="side-by-side rounds of whole epochs per row")
-    p.add_argument("--epoch-samples", type=int, default=2048,
+    p.add_argument("--epoch-rounds", type=COUNT, default=5, help="side-by-side rounds of whole epochs per row")
+    p.add_argument("--epoch-samples", type=COUNT, default=2048,
                    help="train samples of an MLP row's epoch (ResNet rows: an eighth)")
-    p.add_argument("--epoch-min-steps", type=int, default=8, help="at least this many steps per epoch")
+    p.add_argument("--epoch-min-steps", type=COUNT, default=8, help="at least this many steps per epoch")
     p.add_argument("--skip-parts", action="store_true", help="leave out G2D's epoch cost piece by piece")
-    p.add_argument("--parts-batches", type=int, nargs="+", default=[32, 512],
+    p.add_argument("--parts-batches", type=COUNT, nargs="+", default=[32, 512],
                    help="batch sizes of the piece-by-piece rows (MLP, M = 3)")
-    p.add_argument("--epoch-resnet-batches", type=int, nargs="+", default=[16, 64],
+    p.add_argument("--epoch-resnet-batches", type=COUNT, nargs="+", default=[16, 64],
                    help="batch sizes of the ResNet rows of the epoch section")
     p.set_defaults(handler=cmd_speed)

@@ -31,7 +31,7 @@ from g2d.api import MethodSpec, build_student, load_data, make_method, with_meth
 from g2d.bench.grid import markdown_table, mean_std, publish, run_grid
 from g2d.bench.methods import bench_config
 from g2d.commands import (add_common, add_executor, default_run_dir, executor_options,
-                          parse_overrides, parse_seeds, show_progress)
+                          parse_overrides, SEEDS, show_progress)
 from g2d.config import ExperimentConfig, load_config, replace
 from g2d.executors import ExecutorOptions
 from g2d.validation import ConfigError, G2DError
@@ -167,7 +167,7 @@ def render(results: list[DatasetResult], columns: list[Column], command: str, to
 
 
 def command_line(args: argparse.Namespace, out: Path) -> str:
-    parts = ["g2d", "bench", "table1", "--seeds", args.seeds]
+    parts = ["g2d", "bench", "table1", "--seeds", ",".join(map(str, args.seeds))]
     if args.threads != 1:
         parts += ["--threads", str(args.threads)]
     if args.methods != ",".join(c.key for c in COLUMNS):
@@ -191,7 +191,7 @@ def parse_list(text: str, what: str) -> list[str]:
 def cmd_table1(args: argparse.Namespace) -> int:
     run = executor_options(args)
     overrides = parse_overrides(args.overrides, args.device)
-    seeds = parse_seeds(args.seeds)
+    seeds = args.seeds
     known = {c.key: c for c in COLUMNS}
     unknown = [m for m in parse_list(args.methods, "methods") if m not in known]
     if unknown:
@@ -222,7 +222,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="experiment YAML of a data set (repeatable); default: the built-in synthetic experiment")
     p.add_argument("--synthetic", action="store_true",
                    help="also run the built-in synthetic experiment when --config is given")
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
+    p.add_argument("--seeds", type=SEEDS, default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     p.add_argument("--methods", default=",".join(c.key for c in COLUMNS),
                    help="comma-separated subset of the columns (method names; default: all)")
     add_executor(p)

@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from g2d.commands import (add_common, add_threads, output_folder, parse_overrides, runtime_overrides,
-                          show_progress)
+import sys
+
+from g2d.commands import (COUNT, add_common, add_threads, float_option, name_option, output_folder, parse_overrides,
+                          runtime_overrides, show_progress)
 from g2d.validation import ConfigError
 
 
@@ -19,11 +21,13 @@ def _config(args: argparse.Namespace):
 def cmd_teachers(args: argparse.Namespace) -> int:
     from g2d import api
 
-    config = _config(args)
+    from g2d.resume import parse_allowed
+
     run = output_folder(args.out, "run")
-    if not (args.resume or args.overwrite):
-        api.refuse_to_overwrite_teachers(run)
-    teachers = api.train_teachers(config, run, progress=show_progress(args), resume=args.resume)
+    config = _config(args)
+    teachers = api.train_teachers(config, run, progress=show_progress(args), resume=args.resume,
+                                  overwrite=args.overwrite, allow_change=parse_allowed(args.allow_change),
+                                  log=lambda note: print(f"note: {note}"))
     for m, t in teachers.items():
         metric = t.card["select_metric"]
         print(f"teacher {m}: val {metric} {t.card['val'][metric]:.4f} (epoch {t.card['selected_epoch']}) "
@@ -38,20 +42,28 @@ def cmd_cache(args: argparse.Namespace) -> int:
         if args.out is None:
             return verify_preprocessed_cache(args)
         from g2d.cache import verify_cache
+        from g2d.paths import require_folder
 
-        for line in verify_cache(args.out / "cache"):
+        require_folder(args.out, "--out: run folder", ConfigError)
+        teachers = args.out / "teachers"
+        for line in verify_cache(args.out / "cache", teachers if teachers.is_dir() else None):
             print(line)
-        print(f"teacher-output cache {args.out / 'cache'}: every array matches its recorded SHA-256")
+        print(f"teacher-output cache {args.out / 'cache'}: every array matches its recorded SHA-256"
+              + (f" and the cache was built from the teachers in {teachers}" if teachers.is_dir() else ""))
         return 0
     if args.config is None:
         raise ConfigError("g2d cache: expected a CONFIG to build the cache from (or --verify [--out RUN], "
                           "--list, --prune)")
     from g2d import api
 
-    config = _config(args)
     run = output_folder(args.out, "run")
-    path = api.cache_teacher_outputs(config, run)
-    print(f"teacher-output cache written to {path}")
+    config = _config(args)
+    notes: list[str] = []
+    path = api.cache_teacher_outputs(config, run, overwrite=args.overwrite, log=notes.append)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not any("up to date" in note for note in notes):
+        print(f"teacher-output cache written to {path}")
     return 0
 
 
@@ -97,17 +109,21 @@ def verify_preprocessed_cache(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from g2d import api, distributed
+    from g2d.resume import parse_allowed
 
+    if args.allow_change and not args.resume:
+        raise ConfigError("--allow-change: only with --resume (it accepts changed keys of a resumed run)")
+    run = output_folder(args.out, "run")
     config = _config(args)
     if args.distributed or distributed.launched_by_torchrun():
         if not distributed.launched_by_torchrun() or args.out is None:
             raise ConfigError("--distributed: launch with `torchrun --nproc_per_node N -m g2d.cli train "
                               "CONFIG --distributed --out RUN` (WORLD_SIZE > 1; one run folder for all ranks)")
         distributed.init(config.device)
-    run = output_folder(args.out, "run")
     try:
         student = api.train_student(config, run, teachers_dir=args.teachers, progress=show_progress(args),
-                                    resume=args.resume, name=args.name)
+                                    resume=args.resume, name=args.name, overwrite=args.overwrite,
+                                    allow_change=parse_allowed(args.allow_change))
         main = distributed.is_main()
     finally:
         distributed.shutdown()
@@ -125,8 +141,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     from g2d import api
     from g2d.analysis.diagnose import format_diagnosis
 
-    config = _config(args)
     run = output_folder(args.out, "run")
+    config = _config(args)
     result = api.diagnose(config, run, probe_epochs=args.probe_epochs, progress=show_progress(args))
     print(format_diagnosis(result))
     print(f"\nwritten {Path(run) / 'diagnosis.json'}")
@@ -144,12 +160,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_allow_change(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--allow-change", dest="allow_change", action="append", default=[], metavar="KEY[,KEY]",
+                        help="with --resume: accept these changed config keys (dotted paths; only keys that cannot "
+                             "change what the finished epochs mean: epochs, patience, device, compile, "
+                             "channels_last, data.num_workers, data.eval_batch_size, analysis.*)")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("teachers", help="train one teacher per modality")
     add_common(p)
-    p.add_argument("--resume", action="store_true", help="continue interrupted teacher training")
+    p.add_argument("--resume", action="store_true", help="continue interrupted teacher training (or a finished one, "
+                   "with more epochs)")
     p.add_argument("--overwrite", action="store_true",
-                   help="retrain teachers the run folder already holds (its cache and students then no longer match)")
+                   help="retrain teachers the run folder already holds (its cache and students then no longer match); "
+                        "the old ones stay until the new ones have finished")
+    add_allow_change(p)
     p.set_defaults(handler=cmd_teachers)
 
     p = sub.add_parser("cache", help="store every training sample's teacher outputs (or --verify them)")
@@ -162,10 +188,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="list the preprocessed-input cache's entries (size, age, last use, what made them)")
     p.add_argument("--prune", action="store_true", help="delete preprocessed-input cache entries (never one "
                    "in use): unused for --older-than DAYS, then least recently used beyond --max-size GIB")
-    p.add_argument("--older-than", dest="older_than", type=float, default=None, metavar="DAYS",
+    p.add_argument("--older-than", dest="older_than", type=float_option(0.0), default=None, metavar="DAYS",
                    help="with --prune: delete entries unused for this many days")
-    p.add_argument("--max-size", dest="max_size", type=float, default=None, metavar="GIB",
+    p.add_argument("--max-size", dest="max_size", type=float_option(0.0), default=None, metavar="GIB",
                    help="with --prune: then delete least recently used entries until the cache fits")
+    p.add_argument("--overwrite", action="store_true",
+                   help="rebuild RUN/cache even when it is up to date (a stale or damaged one is always rebuilt)")
     p.add_argument("--cache-dir", dest="cache_dir", type=Path, default=None,
                    help="preprocessed-input cache folder (default $G2D_CACHE_DIR/preprocessed or ~/.cache/g2d/preprocessed)")
     p.set_defaults(handler=cmd_cache)
@@ -173,8 +201,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a multimodal student with the config's method")
     add_common(p)
     p.add_argument("--teachers", type=Path, default=None, help="teachers folder (default RUN/teachers)")
-    p.add_argument("--name", default=None, help="student folder name (default: the method's name)")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run")
+    p.add_argument("--name", type=name_option("--name"), default=None,
+                   help="student folder name, one path component (default: the method's name)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run (or a finished one, with more epochs and --allow-change)")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished student of the same name (it "
+                   "stays intact until the new one has finished) or discard an interrupted one")
+    add_allow_change(p)
     p.add_argument("--distributed", action="store_true",
                    help="data-parallel (DDP) across the processes torchrun started (auto when WORLD_SIZE > 1)")
     p.set_defaults(handler=cmd_train)
@@ -182,7 +215,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diagnose", help="which modality joint training neglects, whether the paper's SMP "
                                         "ranking agrees, and the SMP settings to use (train/val only)")
     add_common(p)
-    p.add_argument("--probe-epochs", type=int, default=None,
+    p.add_argument("--probe-epochs", type=COUNT, default=None,
                    help="epochs of the joint probe (default: a fifth of student.epochs)")
     p.set_defaults(handler=cmd_diagnose)
 

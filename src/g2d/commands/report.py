@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from g2d.commands import add_threads, default_run_dir
+from g2d.commands import OUT_FOLDER, add_threads, default_run_dir
 from g2d.validation import ConfigError
 
 
@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("report", help="one self-contained HTML report comparing run folders")
     p.add_argument("run_dirs", type=Path, nargs="+", metavar="RUN_DIR",
                    help="run folders (g2d teachers/train/demo/bench seed folders, or a g2d tune folder)")
-    p.add_argument("--out", type=Path, default=None,
+    p.add_argument("--out", type=OUT_FOLDER, default=None,
                    help="output folder for report.html and report_figures/ (default: RUN_DIR/report for one "
                         "run folder, else a new folder under runs/)")
     p.add_argument("--title", default=None, help="page title")

@@ -24,6 +24,7 @@ from PIL import Image
 from g2d import io
 from g2d.data.audio import AudioTransform, log_spectrogram
 from g2d.validation import DataError
+from g2d.paths import require_file, require_folder
 
 CLIP = re.compile(r"^(\d)_([A-Za-z]+)_(\d+)\.wav$")
 AUDIO = AudioTransform(sample_rate=8000, seconds=1.0, n_fft=222, hop=72)  # -> (1, 112, 112)
@@ -31,8 +32,7 @@ AUDIO = AudioTransform(sample_rate=8000, seconds=1.0, n_fft=222, hop=72)  # -> (
 
 def fsdd_clips(fsdd: Path) -> list[tuple[Path, int, str, int]]:
     """(path, digit, speaker, take) of every FSDD clip, sorted by name."""
-    if not fsdd.is_dir():
-        raise DataError(f"FSDD folder {str(fsdd)!r} does not exist (see the README's data section)")
+    require_folder(fsdd, "FSDD folder", DataError)
     clips = [(p, int(m[1]), m[2], int(m[3])) for p in sorted(fsdd.glob("*.wav")) if (m := CLIP.match(p.name))]
     if not clips:
         raise DataError(f"{fsdd}: no FSDD clips named <digit>_<speaker>_<take>.wav")
@@ -40,8 +40,7 @@ def fsdd_clips(fsdd: Path) -> list[tuple[Path, int, str, int]]:
 
 
 def load_mnist(path: Path) -> dict[str, np.ndarray]:
-    if not path.is_file():
-        raise DataError(f"MNIST file {str(path)!r} does not exist (expected mnist.npz with x_train, y_train, …)")
+    require_file(path, "MNIST file (mnist.npz with x_train, y_train, …)", DataError)
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in ("x_train", "y_train", "x_test", "y_test")}
 

@@ -9,6 +9,7 @@ import yaml
 
 from g2d import io
 from g2d.validation import G2DError
+from g2d.paths import require_folder
 
 
 @dataclass
@@ -49,9 +50,7 @@ class RunRecord:
 def load_run(path: str | Path, label: str | None = None) -> RunRecord:
     """Read ``path``; test results come from ``summary.json`` and, for students it does not list,
     from their ``result.json`` (the test metrics at the selected epoch)."""
-    path = Path(path)
-    if not path.is_dir():
-        raise G2DError(f"run folder {str(path)!r} does not exist")
+    path = require_folder(path, "run folder")
     student_dirs = sorted(p for p in (path / "students").glob("*") if (p / "result.json").exists())
     if not student_dirs:
         raise G2DError(f"{path}: no trained students (expected students/<method>/result.json); "

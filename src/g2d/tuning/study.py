@@ -25,8 +25,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 from g2d import api, io
 from g2d.config import ExperimentConfig, parse_config, set_dotted
 from g2d.data import DataSplits
@@ -44,6 +42,32 @@ def import_optuna():
     except ImportError:
         raise G2DError(f"g2d tune needs Optuna, which is not installed: {OPTUNA_INSTALL_HINT}") from None
     return optuna
+
+
+def check_storage(url: str) -> None:
+    """ConfigError naming ``--storage`` when ``url`` cannot be an Optuna storage: not a database URL,
+    an unknown database or driver (not installed), or a SQLite file in a folder that does not exist.
+    Run before anything trains; whether a server answers is known when the study is opened, which
+    also happens before the first training."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"--storage {url!r}: not a database URL; expected e.g. sqlite:///study.db or "
+                          f"postgresql://user@host/db") from None
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ConfigError(f"--storage {url!r}: unknown database {parsed.drivername!r}; expected sqlite, "
+                          f"postgresql or mysql (with their driver installed)") from None
+    except ImportError as err:
+        raise ConfigError(f"--storage {url!r}: the driver of {parsed.drivername!r} is not installed ({err})") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        from g2d.paths import require_folder
+
+        require_folder(Path(parsed.database).expanduser().resolve().parent, f"--storage {url!r}: folder", ConfigError)
 
 
 @dataclasses.dataclass
@@ -167,19 +191,20 @@ def tune(config: ExperimentConfig, run_dir: str | Path, *, trials: int, timeout:
     space = space_of(config)
     check_space(config, space)
     run_dir = Path(run_dir)
+    if trials < 1:
+        raise ConfigError(f"--trials: expected at least 1 trial, got {trials}")
+    if storage is not None:
+        check_storage(storage)
     splits = splits or api.load_data(config)
     tuning = dataclasses.replace(splits, test=None)  # the test split is never handed to tuning
     metric = config.student.select_metric or ("accuracy" if splits.info.task == "classification" else "mae")
     maximize = higher_is_better(metric)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(optuna, storage or f"sqlite:///{(run_dir / 'study.db').resolve()}", study_name,
+                       maximize, space)  # before any training: a storage that cannot be opened fails now
     shared_teachers(config, run_dir, tuning, progress, log)
     io.write_text(run_dir / "trials" / "config.yaml", config.to_yaml())
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=study_name, storage=storage or f"sqlite:///{(run_dir / 'study.db').resolve()}",
-        load_if_exists=True, direction="maximize" if maximize else "minimize",
-        sampler=optuna.samplers.TPESampler(seed=space.sampler_seed),
-        pruner=(optuna.pruners.MedianPruner(n_startup_trials=space.startup_trials, n_warmup_steps=space.warmup_epochs)
-                if space.pruner == "median" else optuna.pruners.NopPruner()))
     if not study.trials and space.enqueue_config:
         own = config_values(config, space)
         if own is not None:
@@ -196,18 +221,36 @@ def tune(config: ExperimentConfig, run_dir: str | Path, *, trials: int, timeout:
     return write_outputs(study, config, space, run_dir, metric, maximize)
 
 
+def open_study(optuna: Any, storage: str, study_name: str, maximize: bool, space: TuneConfig) -> Any:
+    """Create or load the study; a storage that cannot be opened (no server, no permission) is a
+    ConfigError naming ``--storage``."""
+    try:
+        return optuna.create_study(
+            study_name=study_name, storage=storage, load_if_exists=True,
+            direction="maximize" if maximize else "minimize",
+            sampler=optuna.samplers.TPESampler(seed=space.sampler_seed),
+            pruner=(optuna.pruners.MedianPruner(n_startup_trials=space.startup_trials,
+                                                n_warmup_steps=space.warmup_epochs)
+                    if space.pruner == "median" else optuna.pruners.NopPruner()))
+    except (ImportError, OSError, ValueError, RuntimeError) as err:
+        raise ConfigError(f"--storage {storage!r}: the Optuna study cannot be opened ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    except Exception as err:  # sqlalchemy's OperationalError and kin: the database did not answer
+        if type(err).__module__.startswith("sqlalchemy"):
+            raise ConfigError(f"--storage {storage!r}: the database cannot be opened ({str(err).splitlines()[0]})") from None
+        raise
+
+
 def shared_teachers(config: ExperimentConfig, run_dir: Path, tuning: DataSplits, progress: bool,
                     log: Callable[[str], None]) -> None:
     """Teachers and their cache, built once in ``RUN``; a resumed study checks they are the same
     experiment's and reuses them."""
     cards = [run_dir / "teachers" / m / "card.json" for m in tuning.info.modalities]
     if all(c.exists() for c in cards) and (run_dir / "config.yaml").exists():
-        before = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        now = config.model_dump(mode="json")
-        changed = [k for k in ("data", "teachers", "seed") if before.get(k) != now[k]]
+        changed = api.teacher_config_changes(config, run_dir)
         if changed:
-            raise ConfigError(f"{run_dir}: its teachers were trained for another experiment ({', '.join(changed)} "
-                              f"changed); tune into a new --out folder")
+            raise ConfigError(f"{run_dir}: its teachers were trained for another experiment:\n  " + "\n  ".join(changed)
+                              + "\ntune into a new --out folder")
         log(f"tune: reusing the teachers in {run_dir / 'teachers'}")
         teachers = api.load_teachers(config, tuning, run_dir / "teachers")
     else:
