@@ -87,15 +87,28 @@ def _show(value: Any) -> str:
 
 
 def schedule_signature(obj: Any) -> dict[str, Any]:
-    """The plain settings (numbers, strings, lists of them) of a method and its modulators: what a
-    built method decided from its options and the total epochs (e.g. SMP's phase boundaries)."""
-    plain = (int, float, str, bool, type(None))
-    out: dict[str, Any] = {}
+    """The plain settings (numbers, strings, lists of them) of a method and its modulators, and of
+    the plain objects they hold (e.g. the modulator's :class:`~g2d.SMP` schedule): what a built
+    method decided from its options and the total epochs (e.g. SMP's phase boundaries)."""
     parts = [("method", obj)] + [(f"modulators[{i}].{type(m).__name__}", m)
                                  for i, m in enumerate(getattr(obj, "modulators", []))]
+    out: dict[str, Any] = {}
     for name, part in parts:
-        for key, value in vars(part).items():
-            if isinstance(value, plain) or (isinstance(value, (list, tuple))
-                                            and all(isinstance(v, plain) for v in value)):
-                out[f"{name}.{key}"] = list(value) if isinstance(value, tuple) else value
+        _plain_settings(name, part, out, depth=2)
     return out
+
+
+def _plain_settings(name: str, part: Any, out: dict[str, Any], depth: int) -> None:
+    """Record ``part``'s plain attributes under ``name``; descend into held objects that are neither
+    torch modules nor tensors, ``depth`` levels at most."""
+    import torch
+
+    plain = (int, float, str, bool, type(None))
+    for key, value in vars(part).items():
+        if key == "epochs":  # the total itself is what changes; what was derived from it counts
+            continue
+        if isinstance(value, plain) or (isinstance(value, (list, tuple))
+                                        and all(isinstance(v, plain) for v in value)):
+            out[f"{name}.{key}"] = list(value) if isinstance(value, tuple) else value
+        elif depth > 1 and hasattr(value, "__dict__") and not isinstance(value, (torch.nn.Module, torch.Tensor, type)):
+            _plain_settings(f"{name}.{key}", value, out, depth - 1)

@@ -108,7 +108,8 @@ def test_numeric_option_refuses_out_of_range_values_naming_itself(cmd, action, c
 
 def positional_args(parser: argparse.ArgumentParser) -> list[str]:
     """Stand-ins for the parser's positional arguments (parsing stops at the bad option anyway)."""
-    return ["x.yaml" for a in parser._actions if not a.option_strings and a.nargs in (None, "?") and a.dest != "help"
+    return [next(iter(a.choices)) if a.choices else "x.yaml" for a in parser._actions
+            if not a.option_strings and a.nargs in (None, "?") and a.dest != "help"
             and not isinstance(a, argparse._SubParsersAction)][:1]
 
 

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from g2d.commands import add_threads
+from g2d.commands import COUNT, OUT_FOLDER, add_threads, float_option
 
 CASE = """
 import json, resource, sys, time
@@ -98,10 +98,10 @@ def cmd_prepare_bench(args: argparse.Namespace) -> int:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/bench/prepare", help="output folder (default runs/bench/prepare)")
-    p.add_argument("--clips", type=int, default=200, help="generated clips (the half-size case uses half)")
-    p.add_argument("--seconds", type=float, default=2.5, help="length of each clip (CREMA-D's are 2-5 s)")
-    p.add_argument("--size", type=int, nargs=2, default=[160, 120], metavar=("W", "H"), help="frame size")
-    p.add_argument("--workers", type=int, default=None, help="the N of 1-vs-N (default: every core)")
+    p.add_argument("--out", type=OUT_FOLDER, default="runs/bench/prepare", help="output folder (default runs/bench/prepare)")
+    p.add_argument("--clips", type=COUNT, default=200, help="generated clips (the half-size case uses half)")
+    p.add_argument("--seconds", type=float_option(0.0, low_open=True), default=2.5, help="length of each clip (CREMA-D's are 2-5 s)")
+    p.add_argument("--size", type=COUNT, nargs=2, default=[160, 120], metavar=("W", "H"), help="frame size")
+    p.add_argument("--workers", type=COUNT, default=None, help="the N of 1-vs-N (default: every core)")
     add_threads(p)  # the shared option; prepare itself runs no torch
     p.set_defaults(handler=cmd_prepare_bench)

@@ -7,15 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from g2d.commands import parse_overrides, show_progress
+from g2d.commands import COUNT, OUT_FOLDER, float_option, parse_overrides, show_progress
 from g2d.validation import ConfigError
 
 #: data sets `g2d prepare` knows (kept here so `--help` imports nothing heavy; a test checks it
 #: against the registry)
 DATASETS = ["ave", "cremad", "iemocap", "kinetics-sounds", "mosei", "mosi", "urfunny", "vggsound"]
 #: command-line shortcuts for the common options (all of them: --set KEY=VALUE)
-SHORTCUTS = {"fps": float, "num_frames": int, "frame_size": int, "sample_rate": int, "max_seconds": float,
-             "split": str}
+SHORTCUTS = {"fps": float_option(0.0, low_open=True), "num_frames": COUNT, "frame_size": COUNT,
+             "sample_rate": COUNT, "max_seconds": float_option(0.0, low_open=True), "split": str}
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
@@ -74,9 +74,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                        f"Data sets: {', '.join(DATASETS)}. Reruns resume; see docs/how-to/prepare.md.")
     p.add_argument("dataset", nargs="?", choices=DATASETS, metavar="DATASET", help=", ".join(DATASETS))
     p.add_argument("raw", nargs="?", type=Path, metavar="RAW_DIR", help="the download as released")
-    p.add_argument("--out", type=Path, default=None, metavar="PREPARED_DIR",
+    p.add_argument("--out", type=OUT_FOLDER, default=None, metavar="PREPARED_DIR",
                    help="output folder: where the prepared layout goes")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=COUNT, default=None,
                    help=f"decoding processes (default: every core, here {os.cpu_count()})")
     p.add_argument("--skip-bad", dest="skip_bad", action="store_true",
                    help="skip missing/corrupt clips (listed in PREPARED_DIR/skipped.csv) instead of stopping")
