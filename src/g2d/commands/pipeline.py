@@ -9,6 +9,17 @@ from g2d.commands import (add_common, add_threads, output_folder, parse_override
 from g2d.validation import ConfigError
 
 
+def positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
 def _config(args: argparse.Namespace):
     from g2d import api
 
@@ -102,7 +113,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     config = _config(args)
     run = output_folder(args.out, "run")
-    result = api.diagnose(config, run, probe_epochs=args.probe_epochs, progress=show_progress(args))
+    result = api.diagnose(config, run, probe_epochs=args.probe_epochs, probe_patience=args.probe_patience,
+                          progress=show_progress(args))
     print(format_diagnosis(result))
     print(f"\nwritten {Path(run) / 'diagnosis.json'}")
     return 0
@@ -156,8 +168,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diagnose", help="which modality joint training neglects, whether the paper's SMP "
                                         "ranking agrees, and the SMP settings to use (train/val only)")
     add_common(p)
-    p.add_argument("--probe-epochs", type=int, default=None,
-                   help="epochs of the joint probe (default: a fifth of student.epochs)")
+    p.add_argument("--probe-epochs", type=positive_int, default=None,
+                   help="most epochs of the joint probe (default: student.epochs); it stops earlier once its "
+                        "fused validation score flattens")
+    p.add_argument("--probe-patience", type=positive_int, default=None,
+                   help="the probe stops after this many epochs without a better fused validation score "
+                        "(default: a tenth of its epochs, at least 3)")
     p.set_defaults(handler=cmd_diagnose)
 
     p = sub.add_parser("evaluate", help="test metrics of every student and teacher in a run folder")
