@@ -228,7 +228,7 @@ def signals(r: dict[str, Any], k: int) -> dict[str, dict[str, float]]:
             "confidence_gap": tr["t_rho"] - tr["s_rho"],
             "val_gap": t["val"] - sv,
             "val_ratio": -sv / t["val"],
-            "val_ratio_chance": -(sv - chance) / max(t["val"] - chance, 1e-12),
+            "val_skill_share (new)": -(sv - chance) / max(t["val"] - chance, 1e-12),
             "val_gap_same_epoch": tk - sv,
             "val_ratio_same_epoch": -sv / max(tk, 1e-12),
             "train_acc_gap": tr["t_acc"] - tr["s_acc"],
@@ -349,12 +349,13 @@ def markdown(rows: list[dict[str, Any]], probes: list[str]) -> str:
         return name if name == row["truth"] else f"**{name}** (wrong)"
 
     lines = ["| case | seed | teacher test acc. | joint: path below its teacher (test pts) | ground truth | margin |"
-             " old rule (ratio ρ_s/ρ_t, E/5-epoch probe) | new rule (val shortfall, early-stopped probe: read at epoch) |",
+             " old rule (ratio ρ_s/ρ_t, E/5-epoch probe) | new rule (share of teacher's val skill, early-stopped probe:"
+             " read at epoch) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         gaps = sorted(r["gaps"].values(), reverse=True)
         old = rule(r, "default", "confidence_ratio (old)")
-        new = rule(r, "new", "val_gap")
+        new = rule(r, "new", "val_skill_share (new)")
         lines.append(f"| {r['case']} | {r['seed']} | {fmt_gaps(r['teacher_test'])} | {fmt_gaps(r['gaps'])} | "
                      f"{r['truth']} | {gaps[0] - gaps[1]:.1f} | {old} (after {r['k']['default']}) | "
                      f"{new} ({r['k']['new']}) |")

@@ -157,7 +157,7 @@ def diagnose(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits |
     ``student.epochs``) and stops once its fused validation score has not improved for
     ``probe_patience`` epochs (default a tenth of the epochs, at least 3); the diagnosis reads its
     selected epoch (the rule: :mod:`g2d.analysis.diagnose`)."""
-    from g2d.analysis.diagnose import confidence_on_split, summarize
+    from g2d.analysis.diagnose import confidence_on_split, path_scores, summarize
 
     run_dir = Path(run_dir)
     splits = splits or load_data(config)
@@ -175,11 +175,11 @@ def diagnose(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits |
     trainer = Trainer(model, make_method(probe, splits, model), splits.train, splits.val, None, probe.student,
                       runtime, progress=progress, description="joint probe")
     fit = trainer.fit()
-    key = "modality_accuracy" if splits.info.task == "classification" else "modality_mae"
     confidence = confidence_on_split(model, source, splits.train, device, config.data.eval_batch_size)
+    chance = 1 / splits.info.num_classes if fit.select_metric == "accuracy" else 0.0
     result = summarize(splits.info.modalities, confidence,
                        {m: t.card["val"][fit.select_metric] for m, t in teachers.items()},
-                       fit.val[key], fit.select_metric)
+                       path_scores(fit.val, fit.select_metric), fit.select_metric, chance)
     result["probe"] = {"epochs": len(fit.history), "max_epochs": epochs, "patience": patience,
                        "selected_epoch": fit.best_epoch + 1}
     result["probe_epochs"] = len(fit.history)

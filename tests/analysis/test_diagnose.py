@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from g2d import api
-from g2d.analysis.diagnose import summarize
+from g2d.analysis.diagnose import path_scores, skill_share, summarize
 from g2d.cli import main
 from g2d.config import parse_config
 
@@ -25,11 +25,21 @@ def test_summary_names_the_largest_shortfall_not_the_lowest_confidence_ratio():
     # very confident, its path still climbing), yet the weak modality's path is the one far below its teacher
     conf = {"strong": {"student": 0.22, "teacher": 0.9}, "weak": {"student": 0.174, "teacher": 0.4}}
     d = summarize(("strong", "weak"), conf, {"strong": 0.88, "weak": 0.53}, {"strong": 0.81, "weak": 0.29},
-                  "accuracy")
+                  "accuracy", chance=0.1)
     assert d["modalities"]["strong"]["confidence_ratio"] < d["modalities"]["weak"]["confidence_ratio"]
     assert d["modalities"]["weak"]["shortfall"] == pytest.approx(0.24)
     assert d["modalities"]["strong"]["shortfall"] == pytest.approx(0.07)
+    assert d["modalities"]["weak"]["skill_share"] == pytest.approx(0.19 / 0.43)  # of its teacher's skill above chance
+    assert d["modalities"]["strong"]["skill_share"] == pytest.approx(0.71 / 0.78)
     assert d["neglected"] == "weak" and d["order_by_neglect"] == ["weak", "strong"]
+
+
+def test_skill_share_is_measured_above_chance():
+    # the same 10 points below its teacher weigh more when the teacher is barely above chance
+    assert skill_share(0.9, 0.8, "accuracy", 0.1) == pytest.approx(0.875)
+    assert skill_share(0.3, 0.2, "accuracy", 0.1) == pytest.approx(0.5)
+    assert skill_share(0.1, 0.05, "accuracy", 0.1) == 1.0  # a teacher at chance: nothing to neglect
+    assert skill_share(0.2, 0.4, "mae") == pytest.approx(0.5)  # an error: teacher / path
 
 
 def test_summary_reads_an_error_metric_the_other_way():
@@ -37,6 +47,7 @@ def test_summary_reads_an_error_metric_the_other_way():
     d = summarize(("a", "b"), conf, {"a": 0.10, "b": 0.20}, {"a": 0.30, "b": 0.25}, "mae")  # lower is better
     assert d["modalities"]["a"]["shortfall"] == pytest.approx(0.20)
     assert d["modalities"]["b"]["shortfall"] == pytest.approx(0.05)
+    assert d["modalities"]["a"]["skill_share"] == pytest.approx(1 / 3)
     assert d["neglected"] == "a" and not d["higher_is_better"]
 
 
@@ -44,6 +55,15 @@ def test_summary_ties_go_to_the_modality_declared_first():
     conf = {m: {"student": 0.5, "teacher": 0.5} for m in ("a", "b")}
     d = summarize(("b", "a"), conf, {"a": 0.8, "b": 0.8}, {"a": 0.7, "b": 0.7}, "accuracy")
     assert d["neglected"] == "b"
+
+
+def test_path_scores_follow_the_selection_metric():
+    val = {"modality_accuracy": {"a": 0.5}, "modality_loss": {"a": 1.2}}
+    assert path_scores(val, "accuracy") == {"a": 0.5} and path_scores(val, "loss") == {"a": 1.2}
+    regression = {"modality_mae": {"a": 0.3}, "modality_scores": {"a": {"mae": 0.3, "r2": 0.4}}}
+    assert path_scores(regression, "r2") == {"a": 0.4}
+    with pytest.raises(ValueError, match="no per-modality 'r2'"):
+        path_scores(val, "r2")
 
 
 def test_summary_keeps_the_paper_ranking_when_it_agrees():
@@ -78,7 +98,7 @@ def test_diagnose_names_the_neglected_modality(tmp_path, options, agrees, capsys
     assert d["least_confident_teacher"] == ("weak" if agrees else "strong")
     assert d["paper_ranking_agrees"] is agrees
     assert d["recommended"]["ranking"] == ("teacher" if agrees else "neglect")
-    assert "neglected by joint training (largest shortfall below its teacher): weak" in capsys.readouterr().out
+    assert "neglected by joint training (its path reaches the least of its teacher's skill): weak" in capsys.readouterr().out
     assert not (tmp_path / "run" / "students").exists()  # the probe leaves no student behind
 
 
@@ -107,11 +127,11 @@ def test_diagnose_names_the_slow_weak_modality_a_short_probe_gets_wrong(tmp_path
     assert main(["diagnose", str(path), "--out", str(tmp_path / "run"), "--quiet"]) == 0  # teachers reused
     d = json.loads((tmp_path / "run" / "diagnosis.json").read_text())
     assert d["neglected"] == "weak" and d["order_by_neglect"] == ["weak", "strong"]
-    gap = {m: v["shortfall"] for m, v in d["modalities"].items()}
-    assert gap["weak"] > gap["strong"] + 0.1
+    share = {m: v["skill_share"] for m, v in d["modalities"].items()}
+    assert share["weak"] < share["strong"] - 0.3
     assert d["probe"]["max_epochs"] == 20 and d["probe"]["epochs"] > 4
     out = capsys.readouterr().out
-    assert "neglected by joint training (largest shortfall below its teacher): weak" in out
+    assert "neglected by joint training (its path reaches the least of its teacher's skill): weak" in out
     assert "joint probe: " in out and "read at its selected epoch" in out
 
 

@@ -274,12 +274,12 @@ def diagnosis_table(results: dict[str, list[dict[str, Any]]]) -> str:
         d = cells[0].get("diagnosis")
         if not d:
             continue
-        short = ", ".join(f"{m} {100 * v['shortfall']:.1f}" for m, v in d["modalities"].items() if "shortfall" in v)
+        share = ", ".join(f"{m} {v['skill_share']:.0%}" for m, v in d["modalities"].items() if "skill_share" in v)
         rho = ", ".join(f"{m} {v['teacher_rho_train']:.2f}" for m, v in d["modalities"].items())
         val = ", ".join(f"{m} {100 * v['teacher_val']:.1f}" for m, v in d["modalities"].items())
-        rows.append([name, d["neglected"], short or "–", d["least_confident_teacher"], rho, val,
+        rows.append([name, d["neglected"], share or "–", d["least_confident_teacher"], rho, val,
                      "yes" if d["paper_ranking_agrees"] else "**no**"])
-    return markdown_table(["data set", "neglected by joint", "path below its teacher (probe, val pts)",
+    return markdown_table(["data set", "neglected by joint", "path's share of its teacher's skill (probe, val)",
                            "least confident teacher",
                            "teacher ρ (train)", "teacher val acc.", "paper ranking agrees"], rows)
 

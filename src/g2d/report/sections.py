@@ -74,7 +74,7 @@ def diagnosis_table(runs: list[RunRecord]) -> str:
             continue
         metric = d["metric"]
         rows = [[m + (" (neglected)" if m == d["neglected"] else ""), fmt(v["teacher_val"], 4),
-                 fmt(v["probe_val"], 4), fmt(v["shortfall"], 4) if "shortfall" in v else "–",
+                 fmt(v["probe_val"], 4), f"{v['skill_share']:.0%}" if "skill_share" in v else "–",
                  fmt(v["teacher_rho_train"], 3), fmt(v["confidence_ratio"], 3)]
                 for m, v in d["modalities"].items()]
         rec = d["recommended"]
@@ -86,7 +86,7 @@ def diagnosis_table(runs: list[RunRecord]) -> str:
         read = (f"epoch {probe['selected_epoch']} of {probe['epochs']}" if probe else
                 f"{d.get('probe_epochs', '?')} epochs")
         header = ["modality", f"teacher val {metric}", f"joint probe z_s val {metric} ({read})",
-                  "shortfall below teacher", "teacher ρ (train)", "ratio ρ_s/ρ_t"]
+                  "share of its teacher's skill", "teacher ρ (train)", "ratio ρ_s/ρ_t"]
         cards.append(card(run.label, table(header, rows) + text))
     return row(cards)
 
