@@ -275,7 +275,9 @@ def evaluate(results: dict[str, list[dict[str, Any]]], probes: list[str]) -> lis
                    "gaps": {m: round(100 * (r["teachers"][m]["test"] - r["joint"]["test_modality"][m]), 1)
                             for m in r["modalities"]},
                    "teacher_test": {m: round(100 * r["teachers"][m]["test"], 1) for m in r["modalities"]},
-                   "k": {p: ks[p] for p in probes}, "named": {}, "scores": {}}
+                   "k": {p: ks[p] for p in probes}, "named": {}, "scores": {},
+                   "teacher_rho": {m: r["epochs"][0]["train"][m]["t_rho"] for m in r["modalities"]},
+                   "teacher_val": {m: r["teachers"][m]["val"] for m in r["modalities"]}}
             for p in probes:
                 sc = signals(r, ks[p])
                 row["named"][p] = {s: named(sc, s) for s in next(iter(sc.values()))}
@@ -359,6 +361,19 @@ def markdown(rows: list[dict[str, Any]], probes: list[str]) -> str:
         lines.append(f"| {r['case']} | {r['seed']} | {fmt_gaps(r['teacher_test'])} | {fmt_gaps(r['gaps'])} | "
                      f"{r['truth']} | {gaps[0] - gaps[1]:.1f} | {old} (after {r['k']['default']}) | "
                      f"{new} ({r['k']['new']}) |")
+    lines += ["", "What `g2d diagnose` says with the new rule (the README's diagnosis table; first seed of each case):",
+              "", "| data set | neglected by joint | path's share of its teacher's skill (probe, val) | least confident "
+              "teacher | teacher ρ (train) | teacher val acc. | paper ranking agrees |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r["seed"] != min(x["seed"] for x in rows if x["case"] == r["case"]):
+            continue
+        share = {m: -v["val_skill_share (new)"] for m, v in r["scores"]["new"].items()}
+        least = min(r["teacher_rho"], key=r["teacher_rho"].get)
+        neglected = r["named"]["new"]["val_skill_share (new)"]
+        lines.append(f"| {r['case']} | {neglected} | {', '.join(f'{m} {v:.0%}' for m, v in share.items())} | "
+                     f"{least} | {', '.join(f'{m} {v:.2f}' for m, v in r['teacher_rho'].items())} | "
+                     f"{', '.join(f'{m} {100 * v:.1f}' for m, v in r['teacher_val'].items())} | "
+                     f"{'yes' if least == neglected else '**no**'} |")
     sigs = list(rows[0]["named"][probes[0]])
     lines += ["", "Right answers per signal (rows) and probe (columns), all cases and seeds above:", "",
               "| signal | " + " | ".join(probes) + " |", "|---|" + "---|" * len(probes)]
