@@ -34,7 +34,7 @@ def mlp_config(data: dict[str, Any], modalities: list[str], epochs: int, optim: 
     return {"data": data | {"batch_size": batch_size},
             "model": {"encoders": {m: {"name": "mlp", "options": {"hidden": [hidden], "out_dim": 32}}
                                    for m in modalities}, "fusion": {"name": fusion}},
-            "teachers": train, "student": train, "device": "cpu", "analysis": {"track": False}}
+            "teachers": dict(train), "student": dict(train), "device": "cpu", "analysis": {"track": False}}
 
 
 SGD_DEFAULT = {"name": "sgd", "lr": 1e-3, "step_size": None}  # the config defaults a new user gets
