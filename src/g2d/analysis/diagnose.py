@@ -20,7 +20,7 @@ confident teacher (ρ ≈ 0.9) that is still climbing has a low ratio, while a w
 unconfident teacher (ρ ≈ 0.4) inflates its ratio. Issue 27 met it on sklearn's digits split in two
 (the 4-epoch ratio named the strong modality, the finished joint student left the weak one 24
 points below its teacher); synthetic fast-strong/slow-weak data trained with SGD at lr 1e-3
-reproduce it with 10–25 point margins. Measured alternatives and the table per data set:
+reproduce it with margins of 10–24 points. Measured alternatives and the table per data set:
 ``docs/results/diagnosis.md``.
 
 The paper's SMP trains the least confident teacher's modality first; when that is not the
