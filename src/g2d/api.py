@@ -260,11 +260,15 @@ def teacher_config_changes(config: ExperimentConfig, run_dir: Path) -> list[str]
 
 
 def diagnose(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits | None = None, *,
-             probe_epochs: int | None = None, progress: bool = True) -> dict[str, Any]:
+             probe_epochs: int | None = None, probe_patience: int | None = None,
+             progress: bool = True) -> dict[str, Any]:
     """Name the modality joint training neglects, before the student trains; writes
-    ``RUN/diagnosis.json``. Teachers (trained if missing) and a joint probe of ``probe_epochs``
-    (default a fifth of ``student.epochs``) see the train and val splits only — never test."""
-    from g2d.analysis.diagnose import confidence_on_split, summarize
+    ``RUN/diagnosis.json``. Teachers (trained if missing) and a joint probe see the train and val
+    splits only — never test. The probe trains for at most ``probe_epochs`` (default
+    ``student.epochs``) and stops once its fused validation score has not improved for
+    ``probe_patience`` epochs (default a tenth of the epochs, at least 3); the diagnosis reads its
+    selected epoch (the rule: :mod:`g2d.analysis.diagnose`)."""
+    from g2d.analysis.diagnose import confidence_on_split, path_scores, summarize
 
     run_dir = Path(run_dir)
     splits = splits or load_data(config)
@@ -272,22 +276,24 @@ def diagnose(config: ExperimentConfig, run_dir: str | Path, splits: DataSplits |
     teachers = teachers_for(config, run_dir, splits, progress)
     notes: list[str] = []
     source = teacher_source(config, splits, teachers, run_dir / "cache", device, notes)
-    epochs = probe_epochs or max(1, round(config.student.epochs / 5))
+    epochs = probe_epochs or config.student.epochs
+    patience = probe_patience or max(3, round(epochs / 10))
     probe = replace(config, {"method": {"name": "joint", "options": {}, "modulators": []},
-                             "student.epochs": epochs}, "joint probe")
+                             "student.epochs": epochs, "student.patience": patience}, "joint probe")
     seed_everything(config.seed)
     model = build_student(probe, splits)
     runtime = replace_fields(RuntimeConfig.from_experiment(config, device), compile=False)
     trainer = Trainer(model, make_method(probe, splits, model), splits.train, splits.val, None, probe.student,
                       runtime, progress=progress, description="joint probe")
-    trainer.fit()
-    metric = trainer.select_metric
-    key = "modality_accuracy" if splits.info.task == "classification" else "modality_mae"
+    fit = trainer.fit()
     confidence = confidence_on_split(model, source, splits.train, device, config.data.eval_batch_size)
+    chance = 1 / splits.info.num_classes if fit.select_metric == "accuracy" else 0.0
     result = summarize(splits.info.modalities, confidence,
-                       {m: t.card["val"][metric] for m, t in teachers.items()},
-                       trainer.history[-1]["val"][key], metric)
-    result["probe_epochs"] = epochs
+                       {m: t.card["val"][fit.select_metric] for m, t in teachers.items()},
+                       path_scores(fit.val, fit.select_metric), fit.select_metric, chance)
+    result["probe"] = {"epochs": len(fit.history), "max_epochs": epochs, "patience": patience,
+                       "selected_epoch": fit.best_epoch + 1}
+    result["probe_epochs"] = len(fit.history)
     if distributed.is_main():
         io.write_json(run_dir / "diagnosis.json", result)
     return result

@@ -143,7 +143,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
 
     run = output_folder(args.out, "run")
     config = _config(args)
-    result = api.diagnose(config, run, probe_epochs=args.probe_epochs, progress=show_progress(args))
+    result = api.diagnose(config, run, probe_epochs=args.probe_epochs, probe_patience=args.probe_patience,
+                          progress=show_progress(args))
     print(format_diagnosis(result))
     print(f"\nwritten {Path(run) / 'diagnosis.json'}")
     return 0
@@ -216,7 +217,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                                         "ranking agrees, and the SMP settings to use (train/val only)")
     add_common(p)
     p.add_argument("--probe-epochs", type=COUNT, default=None,
-                   help="epochs of the joint probe (default: a fifth of student.epochs)")
+                   help="most epochs of the joint probe (default: student.epochs); it stops earlier once its "
+                        "fused validation score flattens")
+    p.add_argument("--probe-patience", type=COUNT, default=None,
+                   help="the probe stops after this many epochs without a better fused validation score "
+                        "(default: a tenth of its epochs, at least 3)")
     p.set_defaults(handler=cmd_diagnose)
 
     p = sub.add_parser("evaluate", help="test metrics of every student and teacher in a run folder")

@@ -112,7 +112,7 @@ def _run_sections(runs: list[RunRecord], fig_dir: Path, report: Report) -> list[
     return [
         section("runs", "Runs", "What was trained, on what.", sections.overview(runs) + colours),
         *([section("diagnosis", "Diagnosis", "From `g2d diagnose` (train and validation splits only): which "
-                   "modality a short joint probe neglects (lowest confidence ratio) and whether the paper's "
+                   "modality an early-stopped joint probe leaves furthest below its teacher and whether the paper's "
                    "SMP ranking (least confident teacher first) agrees.", sections.diagnosis_table(runs))]
           if any(r.diagnosis for r in runs) else []),
         section("results", "Results", "Test split at each student's selected checkpoint (best validation "

@@ -74,15 +74,19 @@ def diagnosis_table(runs: list[RunRecord]) -> str:
             continue
         metric = d["metric"]
         rows = [[m + (" (neglected)" if m == d["neglected"] else ""), fmt(v["teacher_val"], 4),
-                 fmt(v["teacher_rho_train"], 3), fmt(v["probe_val"], 4), fmt(v["confidence_ratio"], 3)]
+                 fmt(v["probe_val"], 4), f"{v['skill_share']:.0%}" if "skill_share" in v else "–",
+                 fmt(v["teacher_rho_train"], 3), fmt(v["confidence_ratio"], 3)]
                 for m, v in d["modalities"].items()]
         rec = d["recommended"]
         text = (f"<p>Least confident teacher: {esc(d['least_confident_teacher'])}; paper ranking agrees: "
                 f"{'yes' if d['paper_ranking_agrees'] else 'no'}. Recommended: ranking <code>{esc(rec['ranking'])}"
                 f"</code>, order {esc(', '.join(rec['order']))}, schedule <code>{esc(rec['schedule'])}</code>. "
                 f"{esc(rec['reason'])}.</p>")
-        header = ["modality", f"teacher val {metric}", "teacher ρ (train)",
-                  f"joint probe z_s val {metric} ({d.get('probe_epochs', '?')} epochs)", "ratio ρ_s/ρ_t"]
+        probe = d.get("probe")
+        read = (f"epoch {probe['selected_epoch']} of {probe['epochs']}" if probe else
+                f"{d.get('probe_epochs', '?')} epochs")
+        header = ["modality", f"teacher val {metric}", f"joint probe z_s val {metric} ({read})",
+                  "share of its teacher's skill", "teacher ρ (train)", "ratio ρ_s/ρ_t"]
         cards.append(card(run.label, table(header, rows) + text))
     return row(cards)
 
