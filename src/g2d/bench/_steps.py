@@ -72,7 +72,8 @@ def write_teacher_cache(folder: Path, setup: StepSetup, feature_dims: dict[str, 
                 rng.standard_normal((setup.pool, feature_dims[m])).astype(np.float32))
         logits[m] = np.load(folder / f"{m}.logits.npy", mmap_mode="r")
         features[m] = np.load(folder / f"{m}.features.npy", mmap_mode="r")
-    return TeacherCache(folder, logits, features, setup.device)
+    targets = np.zeros(setup.pool, dtype=np.float32)  # every sample's class is 0 (the data below)
+    return TeacherCache(folder, logits, features, setup.device, targets=targets)
 
 
 class StepCase:
