@@ -11,7 +11,7 @@ columns have probability 0) on the fast path.
 Where padding pays depends on the vector kernels PyTorch dispatches to
 (``torch.backends.cpu.get_cpu_capability()``, which ``ATEN_CPU_CAPABILITY`` can lower): the
 :data:`PAD_RULES` table, measured forward and backward together on one thread
-(``docs/results/speed.md``), is read once, at first use. With fewer classes than the rule's
+(``docs/results/speed.md``), is read once, at import (:data:`PAD_RULE`). With fewer classes than the rule's
 ``min_classes`` or fewer elements than its ``min_elements`` the pad and slice cost more than they
 save; without SIMD kernels (``DEFAULT``) padding never paid; GPUs need none of it.
 
@@ -21,7 +21,6 @@ operations forward and as many backward.
 """
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -48,16 +47,18 @@ PAD_RULES = {"AVX512": PadRule(16, 3, 2048), "AVX2": PadRule(8, 3, 3072)}
 NO_PAD = PadRule(None)
 
 
-@functools.cache
-def pad_rule() -> PadRule:
-    """The padding rule for the vector kernels this process's PyTorch dispatches to (chosen once)."""
-    return PAD_RULES.get(torch.backends.cpu.get_cpu_capability(), NO_PAD)
+def pad_rule_for(capability: str) -> PadRule:
+    """The padding rule for PyTorch's vector kernels of ``capability`` (``get_cpu_capability()``)."""
+    return PAD_RULES.get(capability, NO_PAD)
+
+
+PAD_RULE = pad_rule_for(torch.backends.cpu.get_cpu_capability())  # this process's kernels, chosen once
 
 
 def log_softmax(logits: Tensor) -> Tensor:
-    """``F.log_softmax(logits, -1)``; on the CPU with few classes, computed on the fast path (:func:`pad_rule`)."""
+    """``F.log_softmax(logits, -1)``; on the CPU with few classes, computed on the fast path (:data:`PAD_RULE`)."""
     classes = logits.shape[-1]
-    rule = pad_rule()
+    rule = PAD_RULE
     if logits.device.type != "cpu" or not rule.applies(classes, logits.numel()):
         return F.log_softmax(logits, dim=-1)
     padded = F.pad(logits, (0, rule.lanes - classes), value=float("-inf"))

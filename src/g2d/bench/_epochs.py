@@ -20,9 +20,10 @@ load on a shared machine hits all of them; ratios are per round, reported as med
 from __future__ import annotations
 
 import statistics
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -113,11 +114,12 @@ def make_part_cases(row: EpochRow, cache_dir: Path) -> dict[str, EpochCase]:
     return {name: EpochCase(method, options, m - 1, row.setup, cache) for name, (method, options) in PARTS.items()}
 
 
-def time_row(row: EpochRow, work: Path, rounds: int, parts: bool = False) -> dict[str, Any]:
+def time_row(row: EpochRow, work: Path, rounds: int, parts: bool = False,
+             clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     """Seconds per epoch of each case (or of each of the :data:`PARTS`) per round, and the
     per-round ratios to joint."""
     cases = make_part_cases(row, work) if parts else make_epoch_cases(row, work)
-    times = interleaved({n: c.run for n, c in cases.items()}, row.setup.device, 1, rounds, warmup=1)
+    times = interleaved({n: c.run for n, c in cases.items()}, row.setup.device, 1, rounds, warmup=1, clock=clock)
     return {"samples": row.samples, "batch": row.setup.batch_size, "times_s": times,
             "ratios": ratios(times, "joint")}
 
@@ -145,11 +147,12 @@ def _verdict(values: list[float], goal: float, strict: bool) -> str:
     return "met" if met else "not met"
 
 
-def epoch_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, list[dict[str, Any]]]:
+def epoch_section(rows: list[EpochRow], work: Path, rounds: int, clock: Callable[[], float] = time.perf_counter
+                  ) -> tuple[str, list[dict[str, Any]]]:
     """The epoch-ratio table (markdown) and its raw record."""
     record, table = [], []
     for k, row in enumerate(rows):
-        result = time_row(row, work / f"epoch-{k}", rounds)
+        result = time_row(row, work / f"epoch-{k}", rounds, clock=clock)
         result["label"] = row.label
         record.append(result)
         rel = result["ratios"]
@@ -169,11 +172,12 @@ def epoch_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, l
     return text, record
 
 
-def parts_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, list[dict[str, Any]]]:
+def parts_section(rows: list[EpochRow], work: Path, rounds: int, clock: Callable[[], float] = time.perf_counter
+                  ) -> tuple[str, list[dict[str, Any]]]:
     """Where G2D's extra epoch time goes: the epoch ratio to joint as its pieces are added."""
     record = []
     for k, row in enumerate(rows):
-        result = time_row(row, work / f"parts-{k}", rounds, parts=True)
+        result = time_row(row, work / f"parts-{k}", rounds, parts=True, clock=clock)
         result["label"] = row.label
         record.append(result)
     header = ["G2D pieces (joint phase)"] + [f"{r['label']}, batch {r['batch']}" for r in record]

@@ -128,18 +128,25 @@ def make_cases(setup: StepSetup, cache_dir: Path, names: tuple[str, ...] = ("joi
     return {n: StepCase(n, setup, recipe[n][0], recipe[n][1], cache) for n in names}
 
 
-def time_steps(run: Callable[[], None], steps: int, device: torch.device) -> float:
+# wall: elapsed time (what a user waits for; GPU work included). cpu: this process's CPU time — on a
+# machine shared with other jobs it leaves out the time the process waited for a core (CPU-only runs
+# with the data loaded in the process; DataLoader worker processes are not counted).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_steps(run: Callable[[], None], steps: int, device: torch.device,
+               clock: Callable[[], float] = time.perf_counter) -> float:
     """Mean seconds per call over ``steps`` calls (the device drained before and after)."""
     synchronize(device)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(steps):
         run()
     synchronize(device)
-    return (time.perf_counter() - start) / steps
+    return (clock() - start) / steps
 
 
 def interleaved(runs: dict[str, Callable[[], None]], device: torch.device, steps: int, rounds: int,
-                warmup: int = 2) -> dict[str, list[float]]:
+                warmup: int = 2, clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Seconds per step of each run, per round; the order rotates every round."""
     for run in runs.values():
         for _ in range(warmup):
@@ -148,7 +155,7 @@ def interleaved(runs: dict[str, Callable[[], None]], device: torch.device, steps
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         for n in names[r % len(names):] + names[: r % len(names)]:
-            times[n].append(time_steps(runs[n], steps, device))
+            times[n].append(time_steps(runs[n], steps, device, clock))
     return times
 
 

@@ -31,7 +31,8 @@ import torch
 
 from g2d import io
 from g2d.bench._pipeline import cache_memory_section, input_pipeline_section
-from g2d.bench._steps import (StepSetup, encoder_runs, interleaved, make_cases, med_spread, peak_memory, ratios)
+from g2d.bench._steps import (CLOCKS, StepSetup, encoder_runs, interleaved, make_cases, med_spread, peak_memory,
+                              ratios)
 from g2d.bench.grid import markdown_table
 from g2d.commands import add_threads
 from g2d.runtime import resolve_device
@@ -51,7 +52,7 @@ def step_section(args: argparse.Namespace, device: torch.device, work: Path) -> 
     runs = {name: case.step for name, case in cases.items()}
     runs.update(encoder_runs(cases["joint"], suppressed))
     before = {k: v.detach().clone() for k, v in cases["smp"].model.encoders[suppressed].state_dict().items()}
-    times = interleaved(runs, device, args.steps, args.rounds)
+    times = interleaved(runs, device, args.steps, args.rounds, clock=CLOCKS[args.clock])
     exact = all(torch.equal(before[k], v) for k, v in cases["smp"].model.encoders[suppressed].state_dict().items()
                 if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
     backward = [fb - f for fb, f in zip(times[f"{suppressed} forward+backward"], times[f"{suppressed} forward"])]
@@ -108,7 +109,8 @@ def scaling_section(args: argparse.Namespace, device: torch.device, work: Path) 
             setup = StepSetup({v: (MFEAT_DIMS[v],) for v in views}, mlp, num_classes=10, batch_size=batch,
                               device=device, precision=args.precision, pool=max(256, batch))
             cases = make_cases(setup, work / f"scale-{m}-{batch}")
-            times = interleaved({n: c.step for n, c in cases.items()}, device, args.scaling_steps, 5)
+            times = interleaved({n: c.step for n, c in cases.items()}, device, args.scaling_steps, 5,
+                                clock=CLOCKS[args.clock])
             results.setdefault(str(m), {})[str(batch)] = {n: 1000 * statistics.median(t) for n, t in times.items()}
     plot = Path(args.out) / "speed_scaling.png"
     _plot_scaling(results, plot)
@@ -130,7 +132,7 @@ def epochs_section(args: argparse.Namespace, device: torch.device, work: Path) -
     mlp_sets = {m: {v: MFEAT_DIMS[v] for v in views} for m, views in MFEAT_SETS.items()}
     rows = epoch_rows(mlp_sets, args.scaling_batches, resnet, args.epoch_resnet_batches, args.epoch_samples,
                       args.epoch_min_steps)
-    return epoch_section(rows, work, args.epoch_rounds)
+    return epoch_section(rows, work, args.epoch_rounds, CLOCKS[args.clock])
 
 
 def parts_of_epoch_section(args: argparse.Namespace, device: torch.device, work: Path
@@ -141,7 +143,7 @@ def parts_of_epoch_section(args: argparse.Namespace, device: torch.device, work:
     where = StepSetup({"audio": (1,)}, {"name": "mlp"}, device=device, precision=args.precision)  # device only
     mlp = {3: {v: MFEAT_DIMS[v] for v in MFEAT_SETS[3]}}
     rows = epoch_rows(mlp, args.parts_batches, where, [], args.epoch_samples, args.epoch_min_steps)
-    return parts_section(rows, work, args.epoch_rounds)
+    return parts_section(rows, work, args.epoch_rounds, CLOCKS[args.clock])
 
 
 def _plot_scaling(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
@@ -186,7 +188,8 @@ def _run_speed(args: argparse.Namespace) -> str:
     device = resolve_device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sections, record = [], {"device": str(device), "threads": args.threads, "precision": args.precision}
+    sections, record = [], {"device": str(device), "threads": args.threads, "precision": args.precision,
+                            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "clock": args.clock}
     with tempfile.TemporaryDirectory(dir=out, prefix=".work-") as tmp:
         work = Path(tmp)
         text, record["steps"] = step_section(args, device, work)
@@ -205,8 +208,9 @@ def _run_speed(args: argparse.Namespace) -> str:
         if not args.skip_parts:
             text, record["parts"] = parts_of_epoch_section(args, device, work)
             sections.append(text)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
-    text = (f"## g2d bench speed ({name}, torch {torch.__version__})\n\n" + "\n".join(sections))
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"CPU ({torch.backends.cpu.get_cpu_capability()} kernels), {args.threads} thread(s)"
+    text = (f"## g2d bench speed ({name}, torch {torch.__version__}; {args.clock} clock)\n\n" + "\n".join(sections))
     io.write_text(out / "speed.md", text)
     io.write_json(out / "speed.json", record)
     return text
@@ -223,6 +227,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision of the timed steps")
     add_threads(p)
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall: elapsed time; cpu: this process's CPU time, which leaves out waiting for a core on a "
+                        "machine shared with other jobs (CPU runs only)")
     p.add_argument("--rounds", type=int, default=11, help="side-by-side rounds (median and spread over them)")
     p.add_argument("--steps", type=int, default=8, help="steps per case per round")
     p.add_argument("--width", type=float, default=0.25, help="ResNet-18 width multiplier")
