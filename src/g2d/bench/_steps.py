@@ -34,6 +34,38 @@ from g2d.runtime import move_batch, prepare_model, synchronize
 from g2d.step import StepRunner, build_step_state
 
 
+# none: eager. model: `--compile` (g2d.runtime.prepare_model: each encoder and the fusion head).
+# step: the step's whole forward — encoders, fusion and objective — as one compiled function (and its
+# backward, by AOTAutograd); measured here, not offered by the trainer (see docs/results/speed.md).
+# cudagraphs: the same with mode="reduce-overhead" (CUDA graphs on a GPU; on the CPU the same as step).
+COMPILE_MODES = ("none", "model", "step", "cudagraphs")
+
+
+def compile_whole_forward(method: Any, model: nn.Module, mode: str = "default") -> None:
+    """Make ``method``'s steps run encoders + fusion + objective through one ``torch.compile``d
+    function (``method.forward_objective`` replaced on this instance). The learning modalities are
+    still chosen outside it; each distinct choice is its own graph."""
+    objective = method.objective
+
+    def forward(inputs, active, masks, batch, teacher):
+        output = model(inputs, active, masks)
+        terms = objective(output, batch, teacher)
+        return output, terms, torch.stack(list(terms.values())).sum()
+
+    compiled = torch.compile(forward, mode=mode)
+
+    def forward_objective(runner, state):
+        state.active = method.select_active(state)
+        if mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # a new training step: earlier graph outputs are done with
+        with runner.autocast():
+            state.output, terms, loss = compiled(state.batch.inputs, state.active, state.batch.masks, state.batch,
+                                                 state.teacher)
+        return terms, loss
+
+    method.forward_objective = forward_objective
+
+
 @dataclass
 class StepSetup:
     """What every case shares: modalities, per-sample shapes, encoder spec, batch, device."""
@@ -45,7 +77,7 @@ class StepSetup:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: str = "fp32"
     channels_last: bool = False
-    compile: bool = False
+    compile: str = "none"  # one of COMPILE_MODES
     pool: int = 64  # samples in the synthetic data set / teacher cache
     fusion: str = "concat"
     seed: int = 0
@@ -85,11 +117,13 @@ class StepCase:
         info = DatasetInfo(setup.modalities, "classification", setup.num_classes, setup.shapes)
         encoders = {m: setup.encoder_for(m) for m in setup.modalities}
         self.model = build_model(info, encoders, {"name": setup.fusion})
-        prepare_model(self.model, setup.device, channels_last=setup.channels_last, compile=setup.compile)
+        prepare_model(self.model, setup.device, channels_last=setup.channels_last, compile=setup.compile == "model")
         context = MethodContext(setup.modalities, "classification", 2, self.model)
         paper_smp = {"phases": [1] * (len(setup.modalities) - 1), "ranking": "teacher", "schedule": "fixed"}
         options = paper_smp if method == "g2d" else {}  # the paper's fixed phase: epoch 0 is an SMP step
         self.method = build_method(method, options, context)
+        if setup.compile in ("step", "cudagraphs"):
+            compile_whole_forward(self.method, self.model, "reduce-overhead" if setup.compile == "cudagraphs" else "default")
         optim = create_optimizer(self.method, self.model, OptimConfig(lr=1e-3))
         self.runner = StepRunner(self.model, optim, setup.device, setup.precision)
         self.name, self.setup, self.epoch, self.cache = name, setup, epoch, cache

@@ -18,6 +18,12 @@ the table gives the median over ``--rounds`` rounds with the [min–max] spread.
 6. Epochs: G2D-epoch / joint-epoch and SMP-phase-epoch / joint-epoch — whole training epochs of
    the real trainer, data pipeline and cache reads included — for the MLP scaling rows and the
    ResNet rows, next to their goals (see :mod:`g2d.bench._epochs`).
+7. G2D's extra epoch time piece by piece (M = 3 MLP rows).
+8. Eager against compiled epochs (``--compile``, and the step's whole forward compiled): epoch
+   cost, compile time, and the epochs after which compiling has paid for itself.
+
+``--clock cpu`` times with the process's CPU time instead of the wall clock: on a machine shared
+with other jobs, the time spent waiting for a core is left out of every case alike.
 """
 from __future__ import annotations
 
@@ -146,6 +152,20 @@ def parts_of_epoch_section(args: argparse.Namespace, device: torch.device, work:
     return parts_section(rows, work, args.epoch_rounds, CLOCKS[args.clock])
 
 
+def compile_cost_section(args: argparse.Namespace, device: torch.device, work: Path
+                         ) -> tuple[str, list[dict[str, Any]]]:
+    """Section 8: eager against compiled epochs (M = 3 MLP rows and ResNet rows), compile time included."""
+    from g2d.bench._epochs import compile_section, epoch_rows
+
+    shape = (args.channels, args.size, args.size)
+    resnet = StepSetup({"audio": shape, "video": shape}, {"name": "resnet18", "options": {"width": args.width}},
+                       device=device, precision=args.precision, channels_last=device.type == "cuda")
+    mlp = {3: {v: MFEAT_DIMS[v] for v in MFEAT_SETS[3]}}
+    rows = epoch_rows(mlp, args.compile_batches, resnet, args.compile_resnet_batches, args.epoch_samples,
+                      args.epoch_min_steps)
+    return compile_section(rows, work, args.epoch_rounds, CLOCKS[args.clock])
+
+
 def _plot_scaling(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
     import matplotlib
 
@@ -208,6 +228,9 @@ def _run_speed(args: argparse.Namespace) -> str:
         if not args.skip_parts:
             text, record["parts"] = parts_of_epoch_section(args, device, work)
             sections.append(text)
+        if not args.skip_compile:
+            text, record["compile"] = compile_cost_section(args, device, work)
+            sections.append(text)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU ({torch.backends.cpu.get_cpu_capability()} kernels), {args.threads} thread(s)"
     text = (f"## g2d bench speed ({name}, torch {torch.__version__}; {args.clock} clock)\n\n" + "\n".join(sections))
@@ -259,4 +282,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="batch sizes of the piece-by-piece rows (MLP, M = 3)")
     p.add_argument("--epoch-resnet-batches", type=int, nargs="+", default=[16, 64],
                    help="batch sizes of the ResNet rows of the epoch section")
+    p.add_argument("--skip-compile", action="store_true", help="leave out eager vs compiled epochs (compiles for minutes)")
+    p.add_argument("--compile-batches", type=int, nargs="*", default=[32],
+                   help="batch sizes of the MLP (M = 3) rows of the compile section")
+    p.add_argument("--compile-resnet-batches", type=int, nargs="*", default=[16],
+                   help="batch sizes of the ResNet rows of the compile section")
     p.set_defaults(handler=cmd_speed)
