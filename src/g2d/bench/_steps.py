@@ -52,7 +52,7 @@ def compile_whole_forward(method: Any, model: nn.Module, mode: str = "default") 
         terms = objective(output, batch, teacher)
         return output, terms, torch.stack(list(terms.values())).sum()
 
-    compiled = torch.compile(forward, mode=mode)
+    compiled = torch.compile(forward) if mode == "default" else torch.compile(forward, mode=mode)
 
     def forward_objective(runner, state):
         state.active = method.select_active(state)
