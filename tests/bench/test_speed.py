@@ -14,7 +14,7 @@ def test_speed_bench_writes_the_table_plot_and_record(tmp_path, capsys):
                  "--size", "16", "--channels", "1", "--big-cache-samples", "3000", "--big-cache-reads", "20",
                  "--skip-input", "--scaling-batches", "4", "8", "--scaling-steps", "1", "--epoch-rounds", "2",
                  "--epoch-samples", "16", "--epoch-min-steps", "2", "--epoch-resnet-batches", "4",
-                 "--parts-batches", "4", "--skip-compile", "--clock", "cpu"])
+                 "--parts-batches", "4", "--skip-compile", "--clock", "cpu", "--profile"])
     assert code == 0
     text = (tmp_path / "speed.md").read_text()
     import torch
@@ -51,6 +51,9 @@ def test_speed_bench_writes_the_table_plot_and_record(tmp_path, capsys):
     assert "| + per-modality KL γ·L_own | " in text and "### Where a G2D epoch's extra time goes" in text
     png = (tmp_path / "speed_scaling.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    ops = record["profile"]["aten_ops_per_step"]
+    assert ops["g2d"] > ops["joint"] > 0 and "### Profile: MLP, M=3 (fac+fou+mor), batch 8" in text
+    assert "G2D step, top operations by self CPU time" in text
     assert not list(tmp_path.glob(".work-*"))  # the big cache and scratch files are removed
 
 

@@ -21,6 +21,7 @@ the table gives the median over ``--rounds`` rounds with the [min–max] spread.
 7. G2D's extra epoch time piece by piece (M = 3 MLP rows).
 8. Eager against compiled epochs (``--compile``, and the step's whole forward compiled): epoch
    cost, compile time, and the epochs after which compiling has paid for itself.
+9. With ``--profile``: torch.profiler's operation counts and top operations of a joint and a G2D step.
 
 ``--clock cpu`` times with the process's CPU time instead of the wall clock: on a machine shared
 with other jobs, the time spent waiting for a core is left out of every case alike.
@@ -166,6 +167,40 @@ def compile_cost_section(args: argparse.Namespace, device: torch.device, work: P
     return compile_section(rows, work, args.epoch_rounds, CLOCKS[args.clock])
 
 
+def profile_section(args: argparse.Namespace, device: torch.device, work: Path) -> tuple[str, dict[str, Any]]:
+    """Section 9 (``--profile``): torch.profiler over steps of the M = 3 MLP at the first scaling batch —
+    operations per step of each case, and the G2D step's top operations by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    mlp = {"name": "mlp", "options": {"hidden": [128], "out_dim": 64}}
+    batch = args.scaling_batches[min(1, len(args.scaling_batches) - 1)]
+    setup = StepSetup({v: (MFEAT_DIMS[v],) for v in MFEAT_SETS[3]}, mlp, num_classes=10, batch_size=batch,
+                      device=device, precision=args.precision, pool=max(256, batch))
+    cases = make_cases(setup, work / "profile")
+    steps, counts, tables = args.scaling_steps, {}, {}
+    for name, case in cases.items():
+        for _ in range(2):
+            case.step()
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=activities) as prof:
+            for _ in range(steps):
+                case.step()
+        averages = prof.key_averages()
+        counts[name] = {e.key: e.count / steps for e in averages}
+        tables[name] = averages.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=45)
+    aten = {n: sum(v for k, v in c.items() if k.startswith("aten::")) for n, c in counts.items()}
+    extra = sorted(((counts["g2d"].get(k, 0) - counts["joint"].get(k, 0), k) for k in counts["g2d"]
+                    if k.startswith("aten::")), reverse=True)[:12]
+    rows = [[n, f"{aten[n]:.0f}"] for n in ("joint", "g2d", "smp")]
+    text = (f"### Profile: MLP, M=3 ({'+'.join(MFEAT_SETS[3])}), batch {batch} ({steps} steps per case)\n\n"
+            + markdown_table(["step", "aten operations per step"], rows)
+            + "\n\nOperations a G2D step (joint phase) adds to a joint step, per step: "
+            + ", ".join(f"{k} {d:+.0f}" for d, k in extra if d > 0)
+            + f"\n\nG2D step, top operations by self CPU time:\n\n```\n{tables['g2d']}\n```\n\n"
+            + f"Joint step, top operations by self CPU time:\n\n```\n{tables['joint']}\n```\n")
+    return text, {"aten_ops_per_step": aten, "added_by_g2d": {k: d for d, k in extra}}
+
+
 def _plot_scaling(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
     import matplotlib
 
@@ -231,6 +266,9 @@ def _run_speed(args: argparse.Namespace) -> str:
         if not args.skip_compile:
             text, record["compile"] = compile_cost_section(args, device, work)
             sections.append(text)
+        if args.profile:
+            text, record["profile"] = profile_section(args, device, work)
+            sections.append(text)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
         f"CPU ({torch.backends.cpu.get_cpu_capability()} kernels), {args.threads} thread(s)"
     text = (f"## g2d bench speed ({name}, torch {torch.__version__}; {args.clock} clock)\n\n" + "\n".join(sections))
@@ -282,6 +320,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="batch sizes of the piece-by-piece rows (MLP, M = 3)")
     p.add_argument("--epoch-resnet-batches", type=int, nargs="+", default=[16, 64],
                    help="batch sizes of the ResNet rows of the epoch section")
+    p.add_argument("--profile", action="store_true",
+                   help="add a torch.profiler table of a joint and a G2D step (M = 3 MLP, second scaling batch)")
     p.add_argument("--skip-compile", action="store_true", help="leave out eager vs compiled epochs (compiles for minutes)")
     p.add_argument("--compile-batches", type=int, nargs="*", default=[32],
                    help="batch sizes of the MLP (M = 3) rows of the compile section")
