@@ -10,10 +10,11 @@ columns have probability 0) on the fast path.
 
 Where padding pays depends on the vector kernels PyTorch dispatches to
 (``torch.backends.cpu.get_cpu_capability()``, which ``ATEN_CPU_CAPABILITY`` can lower): the
-:data:`PAD_RULES` table, measured forward and backward together on one thread
-(``docs/results/speed.md``), is read once, at import (:data:`PAD_RULE`). With fewer classes than the rule's
-``min_classes`` or fewer elements than its ``min_elements`` the pad and slice cost more than they
-save; without SIMD kernels (``DEFAULT``) padding never paid; GPUs need none of it.
+:data:`PAD_RULES` table, measured forward and backward together on one thread (docs/results/speed.md),
+is read once, at import (:data:`PAD_RULE`). With fewer classes than the rule's ``min_classes`` or
+fewer elements than its ``min_elements`` the pad and slice cost more than they save (AVX2: only
+classes 3–7 gain, padded to 8; padding AVX2 rows to 16 never paid); without SIMD kernels
+(``DEFAULT``) padding never paid; GPUs need none of it.
 
 :func:`distill_terms` is G2D's feature and per-modality KL terms over the stacked (M, B, ·) tensors
 as one autograd node: forward and gradients of both in one pass, instead of a dozen small
