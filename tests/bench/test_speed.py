@@ -155,3 +155,17 @@ def test_the_gpu_check_script_runs_end_to_end_on_the_cpu(tmp_path):
     text = (tmp_path / "gpu_check.md").read_text()
     assert "**Device:** cpu (no GPU)" in text and "; eager;" in text
     assert len([x for x in text.splitlines() if x.startswith("| 4 | fp32 |")]) == 3
+
+
+def test_a_row_that_fails_to_compile_is_reported_and_the_section_goes_on(tmp_path, monkeypatch):
+    from g2d.bench import _epochs
+    from g2d.bench._steps import StepSetup
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler\nmore lines")
+
+    monkeypatch.setattr(_epochs, "time_compiled_row", broken)
+    rows = _epochs.epoch_rows({2: {"pix": 6, "mor": 3}}, [4], StepSetup({"a": (4,)}, {"name": "mlp"}), [], 8, 2)
+    text, record = _epochs.compile_section(rows, tmp_path, rounds=1)
+    assert "- MLP, M=2 (pix+mor), batch 4: compilation failed (RuntimeError: no C++ compiler)" in text
+    assert record[0]["error"].startswith("RuntimeError")

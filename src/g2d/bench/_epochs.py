@@ -234,8 +234,15 @@ def compile_section(rows: list[EpochRow], work: Path, rounds: int, clock: Callab
                     ) -> tuple[str, list[dict[str, Any]]]:
     """Eager against ``--compile`` and a compiled whole forward, compile time and break-even included."""
     record, table = [], []
+    failures = []
     for k, row in enumerate(rows):
-        result = time_compiled_row(row, work / f"compile-{k}", rounds, clock)
+        try:
+            result = time_compiled_row(row, work / f"compile-{k}", rounds, clock)
+        except Exception as err:  # compilation depends on the machine's compiler and torch build: report, go on
+            failures.append(f"- {row.label}, batch {row.setup.batch_size}: compilation failed "
+                            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
+            record.append({"label": row.label, "batch": row.setup.batch_size, "error": repr(err)})
+            continue
         result["label"] = row.label
         record.append(result)
         steady = {n: statistics.median(t) for n, t in result["times_s"].items()}
@@ -254,5 +261,6 @@ def compile_section(rows: list[EpochRow], work: Path, rounds: int, clock: Callab
             "compile time = the first epoch (wall clock) − a steady epoch (graphs an earlier case of the row compiled are reused, as they are within one training run: G2D's cases come first); break-even = compile time / the time "
             f"a compiled epoch saves; median [min–max] over {rounds} side-by-side rounds of steady epochs. The "
             "SMP phase with a compiled whole forward is not timed (each choice of learning modality is its own "
-            "graph).\n\n" + markdown_table(header, table) + "\n")
+            "graph).\n\n" + markdown_table(header, table) + "\n" + "".join(f"\n{f}" for f in failures)
+            + ("\n" if failures else ""))
     return text, record
