@@ -60,12 +60,15 @@ def build_cache(teachers: dict[str, Teacher], train: MultimodalDataset, out_dir:
     out_dir = Path(out_dir)
     n = len(train)
     arrays: dict[str, np.ndarray] = {}
-    targets = np.zeros(n, dtype=np.float32)
+    targets: np.ndarray | None = np.zeros(n, dtype=np.float32)
     models = {m: t.model.to(device).eval() for m, t in teachers.items()}
     for batch in make_loader(train, batch_size, shuffle=False, num_workers=num_workers):
         batch = batch.to(device)
         idx = batch.index.cpu().numpy()
-        targets[idx] = batch.target.float().reshape(len(idx)).cpu().numpy()
+        if targets is not None and batch.target.numel() == len(idx):  # one target per sample (else: no ρ column)
+            targets[idx] = batch.target.float().reshape(len(idx)).cpu().numpy()
+        else:
+            targets = None
         with autocast(device, precision):
             for m, model in models.items():
                 out = model({m: batch.inputs[m]}, masks=batch.masks)
@@ -76,7 +79,8 @@ def build_cache(teachers: dict[str, Teacher], train: MultimodalDataset, out_dir:
                     arrays[key][idx] = value.float().cpu().numpy()
     for key, arr in arrays.items():
         check_finite_outputs(key, arr)
-    arrays[TARGETS] = targets
+    if targets is not None:
+        arrays[TARGETS] = targets
     manifest = {**cache_identity(teachers, train), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "shapes": {k: list(v.shape) for k, v in arrays.items()}}
     _write_folder_atomically(out_dir, arrays, manifest)
