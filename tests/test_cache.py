@@ -112,3 +112,33 @@ def test_a_resident_cache_looks_up_what_the_memory_mapped_one_reads(tmp_path, wi
     assert torch.equal(got.stacked_logits(), ref.stacked_logits())
     assert (got.feature_stack is not None) == (widths[0] == widths[1])
     torch.testing.assert_close(got.log_probs(1.0), torch.log_softmax(ref.stacked_logits(), -1), rtol=0, atol=1e-6)
+
+
+def test_the_resident_cache_hands_over_each_samples_teacher_confidence(trained, tmp_path):
+    """ρ per sample, made once from targets.npy when the cache is opened, is bit-for-bit what a step
+    computes from the batch's targets; a cache built before targets.npy existed still works."""
+    import json
+
+    from g2d.scoring import teacher_confidence
+
+    run, config, splits, teachers = trained
+    path = build_cache(teachers, splits.train, tmp_path / "cache", torch.device("cpu"), batch_size=50)
+    stored = np.load(path / "targets.npy")
+    assert np.array_equal(stored, splits.train.targets().float().numpy())
+    cache = open_cache(path, teachers, splits.train, torch.device("cpu"))
+    assert cache.resident
+    batch = splits.train.get_batch([5, 0, 17, 5])
+    got = cache.lookup(batch)
+    assert got.confidence is not None and got.confidence.shape == (len(teachers), 4)
+    modalities = tuple(teachers)
+    handed = teacher_confidence(got, modalities, batch.target, "classification")
+    got.confidence = None
+    computed = teacher_confidence(got, modalities, batch.target, "classification")
+    assert torch.equal(handed, computed)
+    manifest = json.loads((path / "manifest.json").read_text())  # an older cache: no targets.npy
+    del manifest["arrays"]["targets.npy"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    (path / "targets.npy").unlink()
+    older = open_cache(path, teachers, splits.train, torch.device("cpu")).lookup(batch)
+    assert older.confidence is None
+    assert torch.equal(teacher_confidence(older, modalities, batch.target, "classification"), computed)

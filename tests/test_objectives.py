@@ -214,3 +214,58 @@ def test_objective_on_stacked_cache_outputs_equals_the_per_modality_sums(tempera
         torch.testing.assert_close(terms[name], ref, rtol=1e-5, atol=1e-6)
         for g, r in zip(got_grads, ref_grads):
             torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("alpha, gamma", [(1.0, 1.0), (0.5, 2.0)])
+def test_the_fused_feature_and_own_terms_equal_the_term_by_term_objective(alpha, gamma):
+    """g2d_objective computes α·L_feat and γ·L_own in one node where it can; the same objective
+    term by term (fused=None) gives the same values and gradients, and SMP reads the same log-softmax."""
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    from g2d.data.base import Batch
+    from g2d.model import ModelOutput
+    from g2d.objectives import TeacherOutputs
+
+    f_s, f_t, z_s, z_t = _random(3, 40, [16], 10, seed=11)
+    own = {m: (2 * torch.randn(40, 10, generator=torch.Generator().manual_seed(k))).requires_grad_()
+           for k, m in enumerate(z_t)}
+    batch = Batch({}, torch.zeros(40, dtype=torch.long), torch.arange(40))
+    fused = g2d_objective("classification", alpha, 1.0, 1.0, gamma=gamma)
+    assert fused.fused is not None
+    results = []
+    for objective in (fused, replace(fused, fused=None)):
+        stack, feats = torch.stack(list(z_t.values())), torch.stack(list(f_t.values()))
+        teacher = TeacherOutputs(dict(zip(z_t, stack.unbind())), dict(zip(f_t, feats.unbind())),
+                                 logit_stack=stack, feature_stack=feats)
+        out = ModelOutput(z_s, own, f_s)
+        terms = objective(out, batch, teacher)
+        leaves = [*f_s.values(), z_s, *own.values()]
+        grads = torch.autograd.grad(torch.stack(list(terms.values())).sum(), leaves)
+        results.append((terms, grads, out.measured_log_probs(tuple(z_t))))
+    (got, got_grads, got_lq), (ref, ref_grads, ref_lq) = results
+    assert list(got) == list(ref) == ["task", "feat", "logit", "own"]
+    for name in ref:
+        torch.testing.assert_close(got[name], ref[name], rtol=1e-5, atol=1e-6)
+    for g, r in zip(got_grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(got_lq, ref_lq, rtol=0, atol=1e-6)
+    torch.testing.assert_close(got_lq, F.log_softmax(torch.stack(list(own.values())), -1), rtol=0, atol=1e-6)
+
+
+def test_the_fused_terms_step_aside_where_features_do_not_stack():
+    """Encoders of different widths (no stacked teacher features), T ≠ 1 or a zero weight: term by term."""
+    from g2d.data.base import Batch
+    from g2d.model import ModelOutput
+    from g2d.objectives import TeacherOutputs
+
+    f_s, f_t, z_s, z_t = _random(2, 8, [4, 6], 5, seed=2)
+    own = {m: z.clone().requires_grad_() for m, z in z_t.items()}
+    teacher = TeacherOutputs(z_t, f_t)  # no feature_stack
+    objective = g2d_objective("classification", 1.0, 0.0, 1.0, gamma=1.0)
+    out = ModelOutput(z_s, own, f_s)
+    assert objective.fused(out, Batch({}, torch.zeros(8, dtype=torch.long), torch.arange(8)), teacher) is None
+    assert g2d_objective("classification", 1.0, 0.0, 2.0, gamma=1.0).fused is None
+    assert g2d_objective("classification", 0.0, 0.0, 1.0, gamma=1.0).fused is None
+    assert g2d_objective("regression", 1.0, 0.0, 1.0, gamma=1.0).fused is None

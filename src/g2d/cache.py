@@ -1,7 +1,9 @@
 """Teacher-output cache: every training sample's teacher logits and features, computed once.
 
 Layout of a cache folder: ``manifest.json`` (what the cache was made from) and, per modality,
-``<modality>.logits.npy`` (N, C) and ``<modality>.features.npy`` (N, D), float32. Arrays are
+``<modality>.logits.npy`` (N, C) and ``<modality>.features.npy`` (N, D), float32, and ``targets.npy``
+(N,), the train split's targets as float32 (caches built before it was written work without it:
+each step then scores the teachers against its batch's targets). Arrays are
 memory-mapped, so a step reads only its batch's rows and a VGGSound-sized cache needs little RAM.
 The manifest records the teachers' weight hashes, the train split's fingerprint and the input
 transform; :func:`open_cache` refuses a cache made from anything else and says what changed.
@@ -28,11 +30,13 @@ from g2d.io import file_fingerprint
 from g2d.data.base import Batch, MultimodalDataset
 from g2d.objectives import TeacherOutputs
 from g2d.runtime import autocast
+from g2d.scoring import teacher_confidence
 from g2d.teachers import Teacher, file_sha256, teacher_from_module
 from g2d.data.loader import make_loader
 from g2d.validation import CacheMismatchError, G2DError
 
 FORMAT_VERSION = 2  # 2: per-array shape, SHA-256 and fingerprint in the manifest
+TARGETS = "targets"  # targets.npy: per-sample teacher confidence ρ is made from it once, when the cache is opened
 
 
 def cache_identity(teachers: dict[str, Teacher], train: MultimodalDataset) -> dict[str, Any]:
@@ -55,10 +59,15 @@ def build_cache(teachers: dict[str, Teacher], train: MultimodalDataset, out_dir:
     out_dir = Path(out_dir)
     n = len(train)
     arrays: dict[str, np.ndarray] = {}
+    targets: np.ndarray | None = np.zeros(n, dtype=np.float32)
     models = {m: t.model.to(device).eval() for m, t in teachers.items()}
     for batch in make_loader(train, batch_size, shuffle=False, num_workers=num_workers):
         batch = batch.to(device)
         idx = batch.index.cpu().numpy()
+        if targets is not None and batch.target.numel() == len(idx):  # one target per sample (else: no ρ column)
+            targets[idx] = batch.target.float().reshape(len(idx)).cpu().numpy()
+        else:
+            targets = None
         with autocast(device, precision):
             for m, model in models.items():
                 out = model({m: batch.inputs[m]}, masks=batch.masks)
@@ -69,6 +78,8 @@ def build_cache(teachers: dict[str, Teacher], train: MultimodalDataset, out_dir:
                     arrays[key][idx] = value.float().cpu().numpy()
     for key, arr in arrays.items():
         check_finite_outputs(key, arr)
+    if targets is not None:
+        arrays[TARGETS] = targets
     manifest = {**cache_identity(teachers, train), "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
                 "shapes": {k: list(v.shape) for k, v in arrays.items()}}
     _write_folder_atomically(out_dir, arrays, manifest)
@@ -106,25 +117,39 @@ class TeacherCache:
     A cache of at most ``resident_bytes`` (default :data:`RESIDENT_BYTES`) is copied once onto the
     training device, stacked (M, N, ·), so a step's lookup is one index on the device (no per-step
     host gather, no host-to-device copy); a larger one stays memory-mapped and a step reads only its
-    batch's rows. Both give the same numbers."""
+    batch's rows. Both give the same numbers. What never changes is made once for the resident
+    cache and read with the rows: the teachers' T = 1 log-softmax and, given the split's ``targets``
+    (and ``task``), each sample's teacher confidence ρ (:func:`g2d.scoring.teacher_confidence`)."""
 
     path: Path
     logits: dict[str, np.ndarray]
     features: dict[str, np.ndarray]
     device: torch.device
     resident_bytes: int = RESIDENT_BYTES
+    targets: np.ndarray | None = None  # (N,) the train split's targets
+    task: str = "classification"
 
     def __post_init__(self) -> None:
         self._stack_features = _same_width(self.features)
-        # resident: logits (M, N, C), their T = 1 log-softmax (ρ and the KL read it; made once), features
+        # resident: per sample [logits | T = 1 log-softmax | ρ] (M, N, 2C (+ 1)), one index per step; features
         # stacked (M, N, D) when the widths agree, else per modality
-        self._resident: tuple[torch.Tensor, torch.Tensor, torch.Tensor | dict[str, torch.Tensor]] | None = None
+        self._resident: tuple[torch.Tensor, torch.Tensor | dict[str, torch.Tensor]] | None = None
         if self.nbytes <= self.resident_bytes:
             stack = torch.from_numpy(np.stack(list(self.logits.values()))).to(self.device)
             features = (torch.from_numpy(np.stack(list(self.features.values()))).to(self.device)
                         if self._stack_features else
                         {m: torch.from_numpy(np.array(a)).to(self.device) for m, a in self.features.items()})
-            self._resident = (stack, ops.log_softmax(stack.float()).contiguous(), features)
+            self._resident = (self._per_sample(stack), features)
+
+    def _per_sample(self, stack: torch.Tensor) -> torch.Tensor:
+        """[logits | their T = 1 log-softmax | ρ when the targets are known] (M, N, 2C (+ 1))."""
+        whole = TeacherOutputs(dict(zip(self.logits, stack.unbind())), {}, logit_stack=stack)
+        whole.set_log_probs(1.0, ops.log_softmax(stack.float()))
+        columns = [stack, whole.log_probs(1.0)]
+        if self.targets is not None:
+            target = torch.from_numpy(np.array(self.targets)).to(self.device)
+            columns.append(teacher_confidence(whole, tuple(self.logits), target, self.task).float().unsqueeze(-1))
+        return torch.cat(columns, -1).contiguous()
 
     @property
     def nbytes(self) -> int:
@@ -138,11 +163,13 @@ class TeacherCache:
     def lookup(self, batch: Batch) -> TeacherOutputs:
         """The batch's rows of every array; the logits stacked (M, B, C), the features stacked
         (M, B, D) when every modality has the same width (per-modality views share the stack)."""
-        log_probs = None
+        log_probs = confidence = None
         if self._resident is not None:
-            stack, all_log_probs, features = self._resident
+            per_sample, features = self._resident
             idx = batch.index.to(self.device, non_blocking=True)
-            logits, log_probs = stack.index_select(1, idx), all_log_probs.index_select(1, idx)
+            rows, classes = per_sample.index_select(1, idx), next(iter(self.logits.values())).shape[1]
+            logits, log_probs = rows[..., :classes], rows[..., classes:2 * classes]
+            confidence = rows[..., 2 * classes] if rows.shape[-1] > 2 * classes else None
             picked = (features.index_select(1, idx) if isinstance(features, torch.Tensor) else
                       {m: f.index_select(0, idx) for m, f in features.items()})
         else:
@@ -153,7 +180,7 @@ class TeacherCache:
         stacked = isinstance(picked, torch.Tensor)
         out = TeacherOutputs(dict(zip(self.logits, logits.unbind())),
                              dict(zip(self.features, picked.unbind())) if stacked else picked,
-                             logit_stack=logits, feature_stack=picked if stacked else None)
+                             logit_stack=logits, feature_stack=picked if stacked else None, confidence=confidence)
         if log_probs is not None:
             out.set_log_probs(1.0, log_probs)
         return out
@@ -226,7 +253,9 @@ def open_cache(path: str | Path, teachers: dict[str, Teacher], train: Multimodal
                                  + "\n  ".join(changes) + "\nrebuild it with `g2d cache`")
     logits = {m: open_array(path, f"{m}.logits.npy", manifest, len(train)) for m in teachers}
     features = {m: open_array(path, f"{m}.features.npy", manifest, len(train)) for m in teachers}
-    return TeacherCache(path, logits, features, device, resident_bytes)
+    has_targets = f"{TARGETS}.npy" in (manifest.get("arrays") or {})  # absent from caches built before it
+    targets = open_array(path, f"{TARGETS}.npy", manifest, len(train)) if has_targets else None
+    return TeacherCache(path, logits, features, device, resident_bytes, targets=targets, task=train.info.task)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:

@@ -24,6 +24,7 @@ class ModelOutput:
     modality_logits: dict[str, Tensor]  # modality -> (B, C): z_s^m
     features: dict[str, Tensor]  # modality -> (B, D): f_s^m
     _log_probs: dict[tuple[str, ...], Tensor] = field(default_factory=dict, repr=False)
+    _measured: dict[tuple[str, ...], Tensor] = field(default_factory=dict, repr=False)
 
     def modality_log_probs(self, order: tuple[str, ...]) -> Tensor:
         """``log_softmax(z_s^m)`` stacked (M, B, C) in ``order``, fp32, made once per step: the
@@ -31,6 +32,17 @@ class ModelOutput:
         if order not in self._log_probs:
             self._log_probs[order] = ops.log_softmax(torch.stack([self.modality_logits[m] for m in order]).float())
         return self._log_probs[order]
+
+    def share_modality_log_probs(self, order: tuple[str, ...], log_probs: Tensor) -> None:
+        """Hand over ``log_softmax(z_s^m)`` (M, B, C) that a loss made without a graph of its own
+        (the fused G2D terms), for the readers that need no gradient."""
+        self._measured[order] = log_probs.detach()
+
+    def measured_log_probs(self, order: tuple[str, ...]) -> Tensor:
+        """``log_softmax(z_s^m)`` stacked in ``order``, without gradient (SMP's measurement): the one
+        a loss handed over, else :meth:`modality_log_probs` detached."""
+        shared = self._measured.get(order)
+        return shared if shared is not None else self.modality_log_probs(order).detach()
 
 
 class MultimodalModel(nn.Module):

@@ -30,6 +30,7 @@ class TeacherOutputs:
     features: dict[str, Tensor]
     logit_stack: Tensor | None = None  # (M, B, C) in the order of ``logits``
     feature_stack: Tensor | None = None  # (M, B, D) in the order of ``features``, when widths agree
+    confidence: Tensor | None = None  # (M, B) each teacher's true-label confidence, when the source has it
     _log_probs: dict[float, Tensor] = field(default_factory=dict, repr=False)
 
     def stacked_logits(self) -> Tensor:
@@ -141,17 +142,27 @@ def _distill_own(output: ModelOutput, teacher: TeacherOutputs, task: str, temper
     return _distill_from(stacked_modality_logits(output.modality_logits, order), teacher, task, temperature)
 
 
+FusedTerms = Callable[[ModelOutput, Batch, "TeacherOutputs | None"], "dict[str, Tensor] | None"]
+
+
 @dataclass
 class Objective:
-    """A weighted sum of named terms; ``needs_teachers`` when any term reads teacher outputs."""
+    """A weighted sum of named terms; ``needs_teachers`` when any term reads teacher outputs.
+
+    ``fused``, when set, computes several of the terms at once (already weighted) where it can — it
+    returns None where it cannot, and the terms are then computed one by one: the same values up to
+    float rounding."""
 
     task: str
     terms: dict[str, tuple[float, Callable[..., Tensor]]]
     needs_teachers: bool = False
+    fused: FusedTerms | None = None
 
     def __call__(self, output: ModelOutput, batch: Batch, teacher: TeacherOutputs | None
                  ) -> dict[str, Tensor]:
-        return {name: term(output, batch, teacher) if weight == 1 else weight * term(output, batch, teacher)
+        done = (self.fused(output, batch, teacher) if self.fused is not None else None) or {}
+        return {name: done[name] if name in done else
+                term(output, batch, teacher) if weight == 1 else weight * term(output, batch, teacher)
                 for name, (weight, term) in self.terms.items() if weight != 0}
 
 
@@ -162,9 +173,28 @@ def task_objective(task: str) -> Objective:
 def g2d_objective(task: str, alpha: float, beta: float, temperature: float, gamma: float = 0.0) -> Objective:
     """``L_task + α·L_feat + β·L_logit`` (spec Eq. 1–4), plus ``γ·L_own`` (per-modality logit
     distillation, :func:`modality_logit_distillation`; γ = 0 is the paper)."""
+    fused = (lambda o, b, t: _fused_feat_own(o, t, alpha, gamma)) \
+        if task != "regression" and temperature == 1 and alpha > 0 and gamma > 0 else None
     return Objective(task, {
         "task": (1.0, lambda o, b, t: task_loss(o.logits, b.target, task)),
         "feat": (alpha, lambda o, b, t: _align_to(o.features, t)),
         "logit": (beta, lambda o, b, t: _distill_from(o.logits, t, task, temperature)),
         "own": (gamma, lambda o, b, t: _distill_own(o, t, task, temperature)),
-    }, needs_teachers=True)
+    }, needs_teachers=True, fused=fused)
+
+
+def _fused_feat_own(output: ModelOutput, teacher: TeacherOutputs, alpha: float, gamma: float
+                    ) -> dict[str, Tensor] | None:
+    """``α·L_feat`` and ``γ·L_own`` (T = 1) in one autograd node (:func:`g2d.ops.distill_terms`) when
+    the teachers' features come stacked and every modality matches them; None otherwise. The
+    students' log-softmax it makes is handed to the output for SMP's measurement."""
+    t = teacher.feature_stack
+    order = tuple(teacher.logits)
+    if t is None or tuple(output.features) != order or tuple(teacher.features) != order or \
+            any(f.shape != t.shape[1:] for f in output.features.values()):
+        return None
+    feat, own, log_q = ops.distill_terms(list(output.features.values()), t,
+                                         [output.modality_logits[m] for m in order], teacher.log_probs(1.0),
+                                         alpha, gamma)
+    output.share_modality_log_probs(order, log_q)
+    return {"feat": feat, "own": own}

@@ -30,7 +30,10 @@ def modality_confidence(teacher_logits: Mapping[str, Tensor], target: Tensor, ta
 def teacher_confidence(teacher: "TeacherOutputs", modalities: Sequence[str], target: Tensor, task: str) -> Tensor:
     """Per-sample true-label confidence of every teacher (M, B) in ``modalities`` order, read from the
     step's shared teacher log-softmax where it has one (the same numbers as
-    :func:`true_label_confidence`, without a second softmax)."""
+    :func:`true_label_confidence`, without a second softmax), or handed over by the source (the
+    resident cache makes it once per sample)."""
+    if teacher.confidence is not None and tuple(teacher.logits) == tuple(modalities):
+        return teacher.confidence
     if task != "regression" and tuple(teacher.logits) == tuple(modalities):
         return ops.pick_true_label(teacher.log_probs(1.0), target).exp()
     return true_label_confidence(torch.stack([teacher.logits[m].detach() for m in modalities]), target, task)
@@ -39,11 +42,12 @@ def teacher_confidence(teacher: "TeacherOutputs", modalities: Sequence[str], tar
 def student_modality_confidence(output: "ModelOutput", modalities: Sequence[str], target: Tensor,
                                 task: str) -> Tensor:
     """Per-sample true-label confidence of the student's modality outputs ``z_s^m`` (M, B), from the
-    step's shared log-softmax of them (classification), without gradient."""
+    step's shared log-softmax of them (classification; :meth:`ModelOutput.measured_log_probs`),
+    without gradient."""
     if task == "regression":
         return true_label_confidence(torch.stack([output.modality_logits[m].detach() for m in modalities]),
                                      target, task)
-    return ops.pick_true_label(output.modality_log_probs(tuple(modalities)).detach(), target).exp()
+    return ops.pick_true_label(output.measured_log_probs(tuple(modalities)), target).exp()
 
 
 def confidence_means(per_sample: Tensor, modalities: Sequence[str]) -> dict[str, Tensor]:

@@ -19,14 +19,16 @@ load on a shared machine hits all of them; ratios are per round, reported as med
 """
 from __future__ import annotations
 
+import math
 import statistics
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from g2d.bench._steps import StepSetup, interleaved, med_spread, ratios, write_teacher_cache
+from g2d.bench._steps import StepSetup, compile_whole_forward, interleaved, med_spread, ratios, write_teacher_cache
 from g2d.bench.grid import markdown_table
 from g2d.cache import TeacherCache
 from g2d.config import OptimConfig, TrainConfig
@@ -86,9 +88,11 @@ class EpochCase:
         data = TensorDataset(inputs, torch.zeros(setup.pool, dtype=torch.long), info)
         config = TrainConfig(epochs=m, optim=OptimConfig(lr=1e-3, step_size=None))
         runtime = RuntimeConfig(batch_size=setup.batch_size, device=setup.device, precision=setup.precision,
-                                seed=setup.seed, channels_last=setup.channels_last)
+                                seed=setup.seed, channels_last=setup.channels_last, compile=setup.compile == "model")
         self.trainer = Trainer(model, built, data, data, None, config, runtime,
                                teachers=cache if built.needs_teachers else None, progress=False)
+        if setup.compile == "step":
+            compile_whole_forward(built, self.trainer.model)
         self.epoch = epoch
 
     def run(self) -> None:
@@ -113,11 +117,12 @@ def make_part_cases(row: EpochRow, cache_dir: Path) -> dict[str, EpochCase]:
     return {name: EpochCase(method, options, m - 1, row.setup, cache) for name, (method, options) in PARTS.items()}
 
 
-def time_row(row: EpochRow, work: Path, rounds: int, parts: bool = False) -> dict[str, Any]:
+def time_row(row: EpochRow, work: Path, rounds: int, parts: bool = False,
+             clock: Callable[[], float] = time.perf_counter) -> dict[str, Any]:
     """Seconds per epoch of each case (or of each of the :data:`PARTS`) per round, and the
     per-round ratios to joint."""
     cases = make_part_cases(row, work) if parts else make_epoch_cases(row, work)
-    times = interleaved({n: c.run for n, c in cases.items()}, row.setup.device, 1, rounds, warmup=1)
+    times = interleaved({n: c.run for n, c in cases.items()}, row.setup.device, 1, rounds, warmup=1, clock=clock)
     return {"samples": row.samples, "batch": row.setup.batch_size, "times_s": times,
             "ratios": ratios(times, "joint")}
 
@@ -145,11 +150,12 @@ def _verdict(values: list[float], goal: float, strict: bool) -> str:
     return "met" if met else "not met"
 
 
-def epoch_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, list[dict[str, Any]]]:
+def epoch_section(rows: list[EpochRow], work: Path, rounds: int, clock: Callable[[], float] = time.perf_counter
+                  ) -> tuple[str, list[dict[str, Any]]]:
     """The epoch-ratio table (markdown) and its raw record."""
     record, table = [], []
     for k, row in enumerate(rows):
-        result = time_row(row, work / f"epoch-{k}", rounds)
+        result = time_row(row, work / f"epoch-{k}", rounds, clock=clock)
         result["label"] = row.label
         record.append(result)
         rel = result["ratios"]
@@ -169,11 +175,12 @@ def epoch_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, l
     return text, record
 
 
-def parts_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, list[dict[str, Any]]]:
+def parts_section(rows: list[EpochRow], work: Path, rounds: int, clock: Callable[[], float] = time.perf_counter
+                  ) -> tuple[str, list[dict[str, Any]]]:
     """Where G2D's extra epoch time goes: the epoch ratio to joint as its pieces are added."""
     record = []
     for k, row in enumerate(rows):
-        result = time_row(row, work / f"parts-{k}", rounds, parts=True)
+        result = time_row(row, work / f"parts-{k}", rounds, parts=True, clock=clock)
         result["label"] = row.label
         record.append(result)
     header = ["G2D pieces (joint phase)"] + [f"{r['label']}, batch {r['batch']}" for r in record]
@@ -183,4 +190,77 @@ def parts_section(rows: list[EpochRow], work: Path, rounds: int) -> tuple[str, l
             "α = β = γ = 0, then α = 1, then γ = 1 (β = 0 throughout, as in g2d's defaults), then `g2d` (its "
             "SMP hook measuring ρ_s/ρ_t every step); each row adds one piece to the row above; median [min–max] "
             f"over {rounds} side-by-side rounds.\n\n" + markdown_table(header, table) + "\n")
+    return text, record
+
+
+# The compile section's cases: (case of :func:`case_spec`, compile mode of g2d.bench._steps.COMPILE_MODES).
+# Compiled graphs are shared within a process: a case whose graphs an earlier one compiled (same code,
+# shapes and grad mode) pays only for what is new, so G2D's cases come first and pay G2D's whole cost.
+COMPILED = {
+    "joint": ("joint", "none"), "G2D": ("g2d", "none"), "SMP phase": ("smp", "none"),
+    "G2D, --compile": ("g2d", "model"), "SMP phase, --compile": ("smp", "model"),
+    "joint, --compile": ("joint", "model"),
+    "G2D, whole forward compiled": ("g2d", "step"), "joint, whole forward compiled": ("joint", "step"),
+}
+
+
+def time_compiled_row(row: EpochRow, work: Path, rounds: int, clock: Callable[[], float] = time.perf_counter
+                      ) -> dict[str, Any]:
+    """Each :data:`COMPILED` case of ``row``: its first epoch (wall clock, compilation included), then
+    its steady epochs side by side; compile time = first epoch − steady epoch."""
+    torch.compiler.reset()  # every row pays its own compilation
+    cache, m = _row_cache(row, work), len(row.setup.modalities)
+    cases = {label: EpochCase(*case_spec(name, m), replace(row.setup, compile=mode), cache)
+             for label, (name, mode) in COMPILED.items()}
+    first = {}
+    for label, case in cases.items():
+        start = time.perf_counter()
+        case.run()
+        first[label] = time.perf_counter() - start
+    times = interleaved({n: c.run for n, c in cases.items()}, row.setup.device, 1, rounds, warmup=0, clock=clock)
+    steady = {n: statistics.median(t) for n, t in times.items()}
+    return {"samples": row.samples, "batch": row.setup.batch_size, "times_s": times, "first_epoch_s": first,
+            "compile_s": {n: max(first[n] - steady[n], 0.0) for n in cases}, "ratios": ratios(times, "joint")}
+
+
+def break_even(compile_s: float, eager_s: float, compiled_s: float) -> str:
+    """Epochs after which the compiled run has caught up its compile time (``never`` when it is not faster)."""
+    if compiled_s >= eager_s:
+        return "never"
+    return f"{math.ceil(compile_s / (eager_s - compiled_s))}"
+
+
+def compile_section(rows: list[EpochRow], work: Path, rounds: int, clock: Callable[[], float] = time.perf_counter
+                    ) -> tuple[str, list[dict[str, Any]]]:
+    """Eager against ``--compile`` and a compiled whole forward, compile time and break-even included."""
+    record, table = [], []
+    failures = []
+    for k, row in enumerate(rows):
+        try:
+            result = time_compiled_row(row, work / f"compile-{k}", rounds, clock)
+        except Exception as err:  # compilation depends on the machine's compiler and torch build: report, go on
+            failures.append(f"- {row.label}, batch {row.setup.batch_size}: compilation failed "
+                            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})")
+            record.append({"label": row.label, "batch": row.setup.batch_size, "error": repr(err)})
+            continue
+        result["label"] = row.label
+        record.append(result)
+        steady = {n: statistics.median(t) for n, t in result["times_s"].items()}
+        for label, (name, mode) in COMPILED.items():
+            eager = next(n for n, (c, md) in COMPILED.items() if c == name and md == "none")
+            table.append([row.label, str(row.setup.batch_size), label, f"{1000 * steady[label]:.1f}",
+                          "1" if label == "joint" else med_spread(result["ratios"][label]),
+                          "-" if mode == "none" else f"{result['compile_s'][label]:.1f}",
+                          "-" if mode == "none" else break_even(result["compile_s"][label], steady[eager],
+                                                                 steady[label])])
+    header = ["student", "batch", "case", "ms / epoch", "epoch / eager joint epoch", "compile s",
+              "epochs to break even (vs the same case eager)"]
+    text = ("### Compiled or eager: epoch cost and compile time\n\n"
+            "The epoch cases above, eager, with `--compile` (each encoder and the fusion head compiled) and with "
+            "the step's whole forward (encoders, fusion, objective, and its backward) as one compiled function; "
+            "compile time = the first epoch (wall clock) − a steady epoch (graphs an earlier case of the row compiled are reused, as they are within one training run: G2D's cases come first); break-even = compile time / the time "
+            f"a compiled epoch saves; median [min–max] over {rounds} side-by-side rounds of steady epochs. The "
+            "SMP phase with a compiled whole forward is not timed (each choice of learning modality is its own "
+            "graph).\n\n" + markdown_table(header, table) + "\n" + "".join(f"\n{f}" for f in failures)
+            + ("\n" if failures else ""))
     return text, record

@@ -34,6 +34,38 @@ from g2d.runtime import move_batch, prepare_model, synchronize
 from g2d.step import StepRunner, build_step_state
 
 
+# none: eager. model: `--compile` (g2d.runtime.prepare_model: each encoder and the fusion head).
+# step: the step's whole forward — encoders, fusion and objective — as one compiled function (and its
+# backward, by AOTAutograd); measured here, not offered by the trainer (see docs/results/speed.md).
+# cudagraphs: the same with mode="reduce-overhead" (CUDA graphs on a GPU; on the CPU the same as step).
+COMPILE_MODES = ("none", "model", "step", "cudagraphs")
+
+
+def compile_whole_forward(method: Any, model: nn.Module, mode: str = "default") -> None:
+    """Make ``method``'s steps run encoders + fusion + objective through one ``torch.compile``d
+    function (``method.forward_objective`` replaced on this instance). The learning modalities are
+    still chosen outside it; each distinct choice is its own graph."""
+    objective = method.objective
+
+    def forward(inputs, active, masks, batch, teacher):
+        output = model(inputs, active, masks)
+        terms = objective(output, batch, teacher)
+        return output, terms, torch.stack(list(terms.values())).sum()
+
+    compiled = torch.compile(forward) if mode == "default" else torch.compile(forward, mode=mode)
+
+    def forward_objective(runner, state):
+        state.active = method.select_active(state)
+        if mode == "reduce-overhead":
+            torch.compiler.cudagraph_mark_step_begin()  # a new training step: earlier graph outputs are done with
+        with runner.autocast():
+            state.output, terms, loss = compiled(state.batch.inputs, state.active, state.batch.masks, state.batch,
+                                                 state.teacher)
+        return terms, loss
+
+    method.forward_objective = forward_objective
+
+
 @dataclass
 class StepSetup:
     """What every case shares: modalities, per-sample shapes, encoder spec, batch, device."""
@@ -45,7 +77,7 @@ class StepSetup:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: str = "fp32"
     channels_last: bool = False
-    compile: bool = False
+    compile: str = "none"  # one of COMPILE_MODES
     pool: int = 64  # samples in the synthetic data set / teacher cache
     fusion: str = "concat"
     seed: int = 0
@@ -72,7 +104,8 @@ def write_teacher_cache(folder: Path, setup: StepSetup, feature_dims: dict[str, 
                 rng.standard_normal((setup.pool, feature_dims[m])).astype(np.float32))
         logits[m] = np.load(folder / f"{m}.logits.npy", mmap_mode="r")
         features[m] = np.load(folder / f"{m}.features.npy", mmap_mode="r")
-    return TeacherCache(folder, logits, features, setup.device)
+    targets = np.zeros(setup.pool, dtype=np.float32)  # every sample's class is 0 (the data below)
+    return TeacherCache(folder, logits, features, setup.device, targets=targets)
 
 
 class StepCase:
@@ -84,11 +117,13 @@ class StepCase:
         info = DatasetInfo(setup.modalities, "classification", setup.num_classes, setup.shapes)
         encoders = {m: setup.encoder_for(m) for m in setup.modalities}
         self.model = build_model(info, encoders, {"name": setup.fusion})
-        prepare_model(self.model, setup.device, channels_last=setup.channels_last, compile=setup.compile)
+        prepare_model(self.model, setup.device, channels_last=setup.channels_last, compile=setup.compile == "model")
         context = MethodContext(setup.modalities, "classification", 2, self.model)
         paper_smp = {"phases": [1] * (len(setup.modalities) - 1), "ranking": "teacher", "schedule": "fixed"}
         options = paper_smp if method == "g2d" else {}  # the paper's fixed phase: epoch 0 is an SMP step
         self.method = build_method(method, options, context)
+        if setup.compile in ("step", "cudagraphs"):
+            compile_whole_forward(self.method, self.model, "reduce-overhead" if setup.compile == "cudagraphs" else "default")
         optim = create_optimizer(self.method, self.model, OptimConfig(lr=1e-3))
         self.runner = StepRunner(self.model, optim, setup.device, setup.precision)
         self.name, self.setup, self.epoch, self.cache = name, setup, epoch, cache
@@ -127,18 +162,25 @@ def make_cases(setup: StepSetup, cache_dir: Path, names: tuple[str, ...] = ("joi
     return {n: StepCase(n, setup, recipe[n][0], recipe[n][1], cache) for n in names}
 
 
-def time_steps(run: Callable[[], None], steps: int, device: torch.device) -> float:
+# wall: elapsed time (what a user waits for; GPU work included). cpu: this process's CPU time — on a
+# machine shared with other jobs it leaves out the time the process waited for a core (CPU-only runs
+# with the data loaded in the process; DataLoader worker processes are not counted).
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def time_steps(run: Callable[[], None], steps: int, device: torch.device,
+               clock: Callable[[], float] = time.perf_counter) -> float:
     """Mean seconds per call over ``steps`` calls (the device drained before and after)."""
     synchronize(device)
-    start = time.perf_counter()
+    start = clock()
     for _ in range(steps):
         run()
     synchronize(device)
-    return (time.perf_counter() - start) / steps
+    return (clock() - start) / steps
 
 
 def interleaved(runs: dict[str, Callable[[], None]], device: torch.device, steps: int, rounds: int,
-                warmup: int = 2) -> dict[str, list[float]]:
+                warmup: int = 2, clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
     """Seconds per step of each run, per round; the order rotates every round."""
     for run in runs.values():
         for _ in range(warmup):
@@ -147,7 +189,7 @@ def interleaved(runs: dict[str, Callable[[], None]], device: torch.device, steps
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(rounds):
         for n in names[r % len(names):] + names[: r % len(names)]:
-            times[n].append(time_steps(runs[n], steps, device))
+            times[n].append(time_steps(runs[n], steps, device, clock))
     return times
 
 

@@ -25,12 +25,15 @@ from typing import Any
 import torch
 
 from g2d import io
-from g2d.bench._steps import StepSetup, interleaved, make_cases, med_spread, peak_memory, ratios
+from g2d.bench._steps import COMPILE_MODES, StepSetup, interleaved, make_cases, med_spread, peak_memory, ratios
 from g2d.bench.grid import markdown_table
 from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, float_option
-from g2d.runtime import check_precision, resolve_device
+from g2d.runtime import check_precision, resolve_device, synchronize
 
 CASES = {"joint": "joint", "g2d": "G2D", "smp": "G2D, SMP phase"}
+COMPILED_LABEL = {"none": "; eager", "model": "; torch.compile of each encoder and the fusion head (--compile)",
+                  "step": "; torch.compile of the whole forward (encoders, fusion, objective)",
+                  "cudagraphs": "; torch.compile of the whole forward with CUDA graphs (reduce-overhead)"}
 
 
 def device_line(device: torch.device) -> str:
@@ -49,6 +52,12 @@ def run_config(args: argparse.Namespace, device: torch.device, batch: int, preci
                       channels_last=args.channels_last if args.channels_last is not None else device.type == "cuda",
                       compile=args.compile)
     cases = make_cases(setup, work / f"cache-{batch}-{precision}")
+    first = {}
+    for name, case in cases.items():  # the first step: compilation (when compiled), cuDNN autotuning
+        start = time.perf_counter()
+        case.step()
+        synchronize(device)
+        first[name] = time.perf_counter() - start
     times = interleaved({n: c.step for n, c in cases.items()}, device, args.steps, args.rounds, warmup=args.warmup)
     memory = {n: peak_memory(c) for n, c in cases.items()}
     rel = ratios(times, "joint")
@@ -56,7 +65,7 @@ def run_config(args: argparse.Namespace, device: torch.device, batch: int, preci
     del cases
     if device.type == "cuda":
         torch.cuda.empty_cache()
-    return {"times_s": times, "ratios": rel, "memory": {n: m[0] for n, m in memory.items()},
+    return {"times_s": times, "ratios": rel, "memory": {n: m[0] for n, m in memory.items()}, "first_step_s": first,
             "memory_kind": memory["joint"][2], "smp_learns": learned, "channels_last": setup.channels_last}
 
 
@@ -85,18 +94,19 @@ def run_gpu(args: argparse.Namespace) -> str:
                     rows.append([str(batch), precision, label, med_spread([1000 * x for x in t], 2),
                                  f"{mem / 2**20:.0f}" if mem else "n/a",
                                  "1" if name == "joint" else med_spread(r["ratios"][name]),
-                                 "1" if name == "joint" or not mem else f"{mem / mem_joint:.3f}"])
+                                 "1" if name == "joint" or not mem else f"{mem / mem_joint:.3f}",
+                                 f"{r['first_step_s'][name]:.1f}"])
                 print(f"batch {batch} {precision}: joint {1000 * statistics.median(r['times_s']['joint']):.1f} ms, "
                       f"G2D ×{statistics.median(r['ratios']['g2d']):.3f}, SMP ×{statistics.median(r['ratios']['smp']):.3f}",
                       flush=True)
     wall = time.perf_counter() - start
     any_result = next(iter(results.values()))
     table = markdown_table(["batch", "precision", "step", "ms per step, median [min–max]", "peak MiB",
-                            "time / joint", "memory / joint"], rows)
+                            "time / joint", "memory / joint", "first step s"], rows)
     text = (f"## g2d bench gpu\n\n**Device:** {device_line(device)}\n\n"
             f"ResNet-18 (width {args.width}) audio {tuple(args.audio)} + video {tuple(args.video)}, concat fusion, "
             f"SGD; channels-last {'on' if any_result['channels_last'] else 'off'}"
-            f"{', torch.compile' if args.compile else ''}; {args.rounds} rounds × {args.steps} steps per case, "
+            f"{COMPILED_LABEL[args.compile]}; {args.rounds} rounds × {args.steps} steps per case, "
             f"side by side; memory: {any_result['memory_kind']}. SMP phase: audio suppressed, "
             f"{'+'.join(any_result['smp_learns'])} learns.\n\n{table}\n\nwall time {wall:.0f} s\n")
     io.write_text(out / "gpu_check.md", text)
@@ -128,7 +138,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup", type=NON_NEGATIVE, default=5, help="untimed steps per case first")
     p.add_argument("--channels-last", dest="channels_last", action=argparse.BooleanOptionalAction, default=None,
                    help="channels-last layout (default: on for CUDA)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the encoders and fusion head")
+    p.add_argument("--compile", nargs="?", const="model", default="none", choices=COMPILE_MODES,
+                   help="none (eager); model (bare --compile: the encoders and fusion head, as `--compile` in "
+                        "training); step (the whole forward: encoders, fusion, objective); cudagraphs (step with "
+                        "CUDA graphs, mode reduce-overhead)")
     p.add_argument("--threads", type=NON_NEGATIVE, default=1, help="CPU threads when --device cpu")
     p.set_defaults(handler=cmd_gpu)
 

@@ -18,6 +18,13 @@ the table gives the median over ``--rounds`` rounds with the [min–max] spread.
 6. Epochs: G2D-epoch / joint-epoch and SMP-phase-epoch / joint-epoch — whole training epochs of
    the real trainer, data pipeline and cache reads included — for the MLP scaling rows and the
    ResNet rows, next to their goals (see :mod:`g2d.bench._epochs`).
+7. G2D's extra epoch time piece by piece (M = 3 MLP rows).
+8. Eager against compiled epochs (``--compile``, and the step's whole forward compiled): epoch
+   cost, compile time, and the epochs after which compiling has paid for itself.
+9. With ``--profile``: torch.profiler's operation counts and top operations of a joint and a G2D step.
+
+``--clock cpu`` times with the process's CPU time instead of the wall clock: on a machine shared
+with other jobs, the time spent waiting for a core is left out of every case alike.
 """
 from __future__ import annotations
 
@@ -31,7 +38,8 @@ import torch
 
 from g2d import io
 from g2d.bench._pipeline import cache_memory_section, input_pipeline_section
-from g2d.bench._steps import (StepSetup, encoder_runs, interleaved, make_cases, med_spread, peak_memory, ratios)
+from g2d.bench._steps import (CLOCKS, StepSetup, encoder_runs, interleaved, make_cases, med_spread, peak_memory,
+                              ratios)
 from g2d.bench.grid import markdown_table
 from g2d.commands import COUNT, NON_NEGATIVE, OUT_FOLDER, add_threads, float_option
 from g2d.runtime import resolve_device
@@ -51,7 +59,7 @@ def step_section(args: argparse.Namespace, device: torch.device, work: Path) -> 
     runs = {name: case.step for name, case in cases.items()}
     runs.update(encoder_runs(cases["joint"], suppressed))
     before = {k: v.detach().clone() for k, v in cases["smp"].model.encoders[suppressed].state_dict().items()}
-    times = interleaved(runs, device, args.steps, args.rounds)
+    times = interleaved(runs, device, args.steps, args.rounds, clock=CLOCKS[args.clock])
     exact = all(torch.equal(before[k], v) for k, v in cases["smp"].model.encoders[suppressed].state_dict().items()
                 if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
     backward = [fb - f for fb, f in zip(times[f"{suppressed} forward+backward"], times[f"{suppressed} forward"])]
@@ -108,7 +116,8 @@ def scaling_section(args: argparse.Namespace, device: torch.device, work: Path) 
             setup = StepSetup({v: (MFEAT_DIMS[v],) for v in views}, mlp, num_classes=10, batch_size=batch,
                               device=device, precision=args.precision, pool=max(256, batch))
             cases = make_cases(setup, work / f"scale-{m}-{batch}")
-            times = interleaved({n: c.step for n, c in cases.items()}, device, args.scaling_steps, 5)
+            times = interleaved({n: c.step for n, c in cases.items()}, device, args.scaling_steps, 5,
+                                clock=CLOCKS[args.clock])
             results.setdefault(str(m), {})[str(batch)] = {n: 1000 * statistics.median(t) for n, t in times.items()}
     plot = Path(args.out) / "speed_scaling.png"
     _plot_scaling(results, plot)
@@ -130,7 +139,7 @@ def epochs_section(args: argparse.Namespace, device: torch.device, work: Path) -
     mlp_sets = {m: {v: MFEAT_DIMS[v] for v in views} for m, views in MFEAT_SETS.items()}
     rows = epoch_rows(mlp_sets, args.scaling_batches, resnet, args.epoch_resnet_batches, args.epoch_samples,
                       args.epoch_min_steps)
-    return epoch_section(rows, work, args.epoch_rounds)
+    return epoch_section(rows, work, args.epoch_rounds, CLOCKS[args.clock])
 
 
 def parts_of_epoch_section(args: argparse.Namespace, device: torch.device, work: Path
@@ -141,7 +150,55 @@ def parts_of_epoch_section(args: argparse.Namespace, device: torch.device, work:
     where = StepSetup({"audio": (1,)}, {"name": "mlp"}, device=device, precision=args.precision)  # device only
     mlp = {3: {v: MFEAT_DIMS[v] for v in MFEAT_SETS[3]}}
     rows = epoch_rows(mlp, args.parts_batches, where, [], args.epoch_samples, args.epoch_min_steps)
-    return parts_section(rows, work, args.epoch_rounds)
+    return parts_section(rows, work, args.epoch_rounds, CLOCKS[args.clock])
+
+
+def compile_cost_section(args: argparse.Namespace, device: torch.device, work: Path
+                         ) -> tuple[str, list[dict[str, Any]]]:
+    """Section 8: eager against compiled epochs (M = 3 MLP rows and ResNet rows), compile time included."""
+    from g2d.bench._epochs import compile_section, epoch_rows
+
+    shape = (args.channels, args.size, args.size)
+    resnet = StepSetup({"audio": shape, "video": shape}, {"name": "resnet18", "options": {"width": args.width}},
+                       device=device, precision=args.precision, channels_last=device.type == "cuda")
+    mlp = {3: {v: MFEAT_DIMS[v] for v in MFEAT_SETS[3]}}
+    rows = epoch_rows(mlp, args.compile_batches, resnet, args.compile_resnet_batches, args.epoch_samples,
+                      args.epoch_min_steps)
+    return compile_section(rows, work, args.epoch_rounds, CLOCKS[args.clock])
+
+
+def profile_section(args: argparse.Namespace, device: torch.device, work: Path) -> tuple[str, dict[str, Any]]:
+    """Section 9 (``--profile``): torch.profiler over steps of the M = 3 MLP at the first scaling batch —
+    operations per step of each case, and the G2D step's top operations by self CPU time."""
+    from torch.profiler import ProfilerActivity, profile
+
+    mlp = {"name": "mlp", "options": {"hidden": [128], "out_dim": 64}}
+    batch = args.scaling_batches[min(1, len(args.scaling_batches) - 1)]
+    setup = StepSetup({v: (MFEAT_DIMS[v],) for v in MFEAT_SETS[3]}, mlp, num_classes=10, batch_size=batch,
+                      device=device, precision=args.precision, pool=max(256, batch))
+    cases = make_cases(setup, work / "profile")
+    steps, counts, tables = args.scaling_steps, {}, {}
+    for name, case in cases.items():
+        for _ in range(2):
+            case.step()
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=activities) as prof:
+            for _ in range(steps):
+                case.step()
+        averages = prof.key_averages()
+        counts[name] = {e.key: e.count / steps for e in averages}
+        tables[name] = averages.table(sort_by="self_cpu_time_total", row_limit=15, max_name_column_width=45)
+    aten = {n: sum(v for k, v in c.items() if k.startswith("aten::")) for n, c in counts.items()}
+    extra = sorted(((counts["g2d"].get(k, 0) - counts["joint"].get(k, 0), k) for k in counts["g2d"]
+                    if k.startswith("aten::")), reverse=True)[:12]
+    rows = [[n, f"{aten[n]:.0f}"] for n in ("joint", "g2d", "smp")]
+    text = (f"### Profile: MLP, M=3 ({'+'.join(MFEAT_SETS[3])}), batch {batch} ({steps} steps per case)\n\n"
+            + markdown_table(["step", "aten operations per step"], rows)
+            + "\n\nOperations a G2D step (joint phase) adds to a joint step, per step: "
+            + ", ".join(f"{k} {d:+.0f}" for d, k in extra if d > 0)
+            + f"\n\nG2D step, top operations by self CPU time:\n\n```\n{tables['g2d']}\n```\n\n"
+            + f"Joint step, top operations by self CPU time:\n\n```\n{tables['joint']}\n```\n")
+    return text, {"aten_ops_per_step": aten, "added_by_g2d": {k: d for d, k in extra}}
 
 
 def _plot_scaling(results: dict[str, dict[str, dict[str, float]]], path: Path) -> None:
@@ -186,7 +243,8 @@ def _run_speed(args: argparse.Namespace) -> str:
     device = resolve_device(args.device)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    sections, record = [], {"device": str(device), "threads": args.threads, "precision": args.precision}
+    sections, record = [], {"device": str(device), "threads": args.threads, "precision": args.precision,
+                            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "clock": args.clock}
     with tempfile.TemporaryDirectory(dir=out, prefix=".work-") as tmp:
         work = Path(tmp)
         text, record["steps"] = step_section(args, device, work)
@@ -205,8 +263,15 @@ def _run_speed(args: argparse.Namespace) -> str:
         if not args.skip_parts:
             text, record["parts"] = parts_of_epoch_section(args, device, work)
             sections.append(text)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
-    text = (f"## g2d bench speed ({name}, torch {torch.__version__})\n\n" + "\n".join(sections))
+        if not args.skip_compile:
+            text, record["compile"] = compile_cost_section(args, device, work)
+            sections.append(text)
+        if args.profile:
+            text, record["profile"] = profile_section(args, device, work)
+            sections.append(text)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else \
+        f"CPU ({torch.backends.cpu.get_cpu_capability()} kernels), {args.threads} thread(s)"
+    text = (f"## g2d bench speed ({name}, torch {torch.__version__}; {args.clock} clock)\n\n" + "\n".join(sections))
     io.write_text(out / "speed.md", text)
     io.write_json(out / "speed.json", record)
     return text
@@ -223,6 +288,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="auto | cpu | cuda | cuda:N | mps")
     p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32", help="autocast precision of the timed steps")
     add_threads(p)
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall: elapsed time; cpu: this process's CPU time, which leaves out waiting for a core on a "
+                        "machine shared with other jobs (CPU runs only)")
     p.add_argument("--rounds", type=COUNT, default=11, help="side-by-side rounds (median and spread over them)")
     p.add_argument("--steps", type=COUNT, default=8, help="steps per case per round")
     p.add_argument("--width", type=float_option(0.0, low_open=True), default=0.25, help="ResNet-18 width multiplier")
@@ -252,4 +320,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="batch sizes of the piece-by-piece rows (MLP, M = 3)")
     p.add_argument("--epoch-resnet-batches", type=COUNT, nargs="+", default=[16, 64],
                    help="batch sizes of the ResNet rows of the epoch section")
+    p.add_argument("--profile", action="store_true",
+                   help="add a torch.profiler table of a joint and a G2D step (M = 3 MLP, second scaling batch)")
+    p.add_argument("--skip-compile", action="store_true", help="leave out eager vs compiled epochs (compiles for minutes)")
+    p.add_argument("--compile-batches", type=COUNT, nargs="*", default=[32],
+                   help="batch sizes of the MLP (M = 3) rows of the compile section")
+    p.add_argument("--compile-resnet-batches", type=COUNT, nargs="*", default=[16],
+                   help="batch sizes of the ResNet rows of the compile section")
     p.set_defaults(handler=cmd_speed)
