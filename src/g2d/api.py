@@ -216,13 +216,14 @@ def teacher_source(config: ExperimentConfig, splits: DataSplits, teachers: dict[
     if splits.train.random_transform:
         log.append("training transform is random: teachers run online (no cache)")
         return OnlineTeachers(teachers, device, config.precision)
-    if not (cache_dir / "manifest.json").exists():
-        log.append(f"building teacher-output cache in {cache_dir}")
-        with distributed.main_first() as main:  # under torchrun: rank 0 builds, the others wait
-            if main:
-                with locks.locked_folder(cache_dir, "the cache"):
-                    build_cache(teachers, splits.train, cache_dir, device, config.data.eval_batch_size,
-                                config.precision, config.data.num_workers)
+    # under torchrun every rank passes the same barriers: rank 0 alone decides and builds, the others
+    # wait (a rank that checked for the manifest itself could find rank 0's and skip the barrier)
+    with distributed.main_first() as main:
+        if main and not (cache_dir / "manifest.json").exists():
+            log.append(f"building teacher-output cache in {cache_dir}")
+            with locks.locked_folder(cache_dir, "the cache"):
+                build_cache(teachers, splits.train, cache_dir, device, config.data.eval_batch_size,
+                            config.precision, config.data.num_workers)
     return open_cache(cache_dir, teachers, splits.train, device)
 
 
