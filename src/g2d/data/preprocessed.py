@@ -30,6 +30,7 @@ from g2d.data.base import Batch, DatasetInfo, MultimodalDataset
 from g2d.data.preprocessed_store import (array_record, building, entry_problem, mark_in_use, prune,
                                          read_entry_manifest, remove_stale_staging)
 from g2d.data.validate import BadSamples
+from g2d.paths import access_problem
 from g2d.validation import DataError
 
 FORMAT_VERSION = 2  # 2: per-array shape, SHA-256 and fingerprint in the manifest; constant modalities
@@ -102,12 +103,15 @@ def fingerprint_records(records: Sequence[Record], description: str, contents: b
 
 
 def drop_missing(records: list[Record], bad: BadSamples) -> list[Record]:
-    """Report every sample whose file is absent (checked before any decoding)."""
+    """Report every sample whose file cannot be reached — missing, a symbolic link loop, a broken
+    link, no permission, named as what it is (checked before any decoding; a folder where a file
+    is expected, or the reverse, is the decoder's to name, as only it knows which it reads)."""
     kept = []
     for r in records:
-        missing = [str(s) for s in r.sources.values() if isinstance(s, Path) and not s.exists()]
-        if missing:
-            bad.report(r.where, f"file {missing[0]!r} does not exist")
+        problems = [(s, p) for s in r.sources.values() if isinstance(s, Path) and (p := access_problem(s))]
+        if problems:
+            source, problem = problems[0]
+            bad.report(r.where, f"file {str(source)!r} {problem}")
         else:
             kept.append(r)
     return kept
