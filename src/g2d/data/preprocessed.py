@@ -84,14 +84,30 @@ def source_key(source: Any, contents: bool = False) -> str:
         return hashlib.sha256(source.text.encode()).hexdigest()
     path = Path(source)
     if path.is_dir():
-        entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file())
+        entries = folder_entries(path)
         if contents:
-            return f"{path}|" + ";".join(f"{n}:{io.file_sha256(path / n)}" for n, _, _ in entries)
+            return f"{path}|" + ";".join(f"{n}:{io.file_sha256(path / n) if size >= 0 else 'unreachable'}"
+                                         for n, size, _ in entries)
         return f"{path}|" + ";".join(f"{n}:{size}:{mtime}" for n, size, mtime in entries)
     if contents:
         return f"{path}|{io.file_sha256(path)}"
     st = path.stat()
     return f"{path}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def folder_entries(path: Path) -> list[tuple[str, int, int]]:
+    """``(name, size, mtime)`` of each file in a folder (a sample's frames), sorted. An entry that
+    cannot be reached (a symbolic link loop) keeps its name with size and mtime -1: the key stays
+    stable, and the decoder names the problem as that sample's error instead of a traceback here."""
+    entries = []
+    for entry in os.scandir(path):
+        try:
+            if entry.is_file():
+                st = entry.stat()
+                entries.append((entry.name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            entries.append((entry.name, -1, -1))
+    return sorted(entries)
 
 
 def fingerprint_records(records: Sequence[Record], description: str, contents: bool = False) -> str:
