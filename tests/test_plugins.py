@@ -265,7 +265,8 @@ def test_a_plugin_piece_that_exits_or_raises_when_built_is_named(tmp_path, capsy
 
 
 @pytest.mark.parametrize("failure, phrase", [("raise SystemExit(5)", "it called sys.exit(5)"),
-                                             ("import sys; sys.exit('no data here')", "it called sys.exit('no data here')"),
+                                             ("import sys; sys.exit('no data here')",
+                                              "it called sys.exit('no data here')"),
                                              ("raise OSError('the share is not mounted')",
                                               "OSError: the share is not mounted"),
                                              ("return [1, 2, 3]", "returned list; expected g2d.data.DataSplits")])

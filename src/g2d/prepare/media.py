@@ -105,7 +105,8 @@ def open_container(path: Path, clip: str) -> "av.container.InputContainer":
     av = require_av()
     problem = path_problem(path, "file")
     if problem:
-        raise BadClip(clip, f"file {path} is missing" if problem == "does not exist" else f"file {str(path)!r} {problem}")
+        raise BadClip(clip, f"file {path} is missing" if problem == "does not exist"
+                      else f"file {str(path)!r} {problem}")
     if path.stat().st_size == 0:
         raise BadClip(clip, f"file {path} is empty (0 bytes)")
     try:
