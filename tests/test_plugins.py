@@ -262,3 +262,32 @@ def test_a_plugin_piece_that_exits_or_raises_when_built_is_named(tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
     assert f"encoder {name!r} (plugin " in err and "broken) failed" in err and phrase in err
+
+
+@pytest.mark.parametrize("failure, phrase", [("raise SystemExit(5)", "it called sys.exit(5)"),
+                                             ("import sys; sys.exit('no data here')",
+                                              "it called sys.exit('no data here')"),
+                                             ("raise OSError('the share is not mounted')",
+                                              "OSError: the share is not mounted"),
+                                             ("return [1, 2, 3]", "returned list; expected g2d.data.DataSplits")])
+def test_a_plugin_data_set_that_exits_or_raises_when_built_is_named(tmp_path, capsys, failure, phrase):
+    name = f"broken_data_{abs(hash(failure)) % 10**8}"
+    (tmp_path / f"{name}.py").write_text(textwrap.dedent(f'''
+        from g2d.data import DATASETS, DatasetOptions
+
+        class Opts(DatasetOptions):
+            def modality_names(self):
+                return ["a", "b"]
+
+        @DATASETS.register("{name}", options=Opts)
+        def broken_data(options):
+            """Fails when built."""
+            {failure}
+    '''))
+    raw = {"plugins": [f"{name}.py"], "device": "cpu", "teachers": {"epochs": 1}, "student": {"epochs": 1},
+           "data": {"name": name}, "method": {"name": "joint"}}
+    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(raw))
+    code = main(["train", str(tmp_path / "exp.yaml"), "--out", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert f"data set {name!r} (" in err and "broken_data" in err and phrase in err

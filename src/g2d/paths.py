@@ -14,9 +14,10 @@ from g2d.validation import ConfigError, G2DError
 Kind = Literal["file", "folder"]
 
 
-def path_problem(path: str | Path, kind: Kind) -> str | None:
-    """Why ``path`` is not an existing ``kind`` ("file" or "folder"), as a phrase to follow the
-    path in a message; None when it is one."""
+def access_problem(path: str | Path, kind: Kind | None = None) -> str | None:
+    """Why ``path`` cannot be reached at all (missing, a symbolic link loop, a broken link, a file
+    in the middle of it, no permission), as a phrase to follow the path in a message; None when
+    something is there, whatever it is. ``kind``, when known, is named in the file-in-the-path case."""
     path = Path(path)
     try:
         path.stat()  # follows links: ELOOP for a loop, ENOENT for a missing or dangling one
@@ -26,10 +27,19 @@ def path_problem(path: str | Path, kind: Kind) -> str | None:
         if err.errno == errno.EACCES:
             return "cannot be accessed (permission denied)"
         if err.errno == errno.ENOTDIR:
-            return f"does not exist (a part of it is a file, not a folder; expected a {kind})"
+            return f"does not exist (a part of it is a file, not a folder{f'; expected a {kind}' if kind else ''})"
         if path.is_symlink():
             return f"is a broken symbolic link (to {os.readlink(path)!r}, which does not exist)"
         return "does not exist"
+    return None
+
+
+def path_problem(path: str | Path, kind: Kind) -> str | None:
+    """Why ``path`` is not an existing ``kind`` ("file" or "folder"), as a phrase to follow the
+    path in a message; None when it is one."""
+    problem = access_problem(path, kind)
+    if problem:
+        return problem
     is_dir = os.path.isdir(path)
     if kind == "file" and is_dir:
         return "is a folder; expected a file"

@@ -55,3 +55,19 @@ def test_the_speaker_split_is_seeded_and_holds_out_whole_actors():
     assert speaker_split(clips, seed=1, fraction=0.1) != split
     # hash-ranked: the order depends on nothing but the seed and the names
     assert stable_rank(["b", "a", "c"], 7) == stable_rank(["c", "b", "a"], 7)
+
+
+@pytest.mark.parametrize("fault, phrase", [("loop", "is a symbolic link loop"),
+                                           ("broken-link", "is a broken symbolic link"),
+                                           ("file", "is a file; expected a folder")])
+def test_a_bad_raw_folder_is_named_as_what_it_is(tmp_path, fault, phrase):
+    raw = tmp_path / "raw"
+    if fault == "loop":
+        raw.symlink_to(raw)
+    elif fault == "broken-link":
+        raw.symlink_to(tmp_path / "unmounted")
+    else:
+        raw.write_text("not the download\n")
+    with pytest.raises(PrepareError) as err:
+        prepare("cremad", raw, tmp_path / "o")
+    assert f"raw folder {str(raw)!r} {phrase}" in str(err.value) and "does not exist;" not in str(err.value)

@@ -18,6 +18,7 @@ import soundfile as sf
 import torch
 import torch.nn.functional as F
 
+from g2d.paths import require_file
 from g2d.validation import DataError
 
 
@@ -26,8 +27,7 @@ def read_wav(path: str | Path, max_frames: Callable[[int], int] | None = None) -
     ``max_frames(rate)``: read only the first that many frames (the rest of a long clip is never
     decoded)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"audio file {str(path)!r} does not exist")
+    require_file(path, "audio file", DataError)
     if path.suffix.lower() == ".wav":
         check_wav_complete(path)
     try:

@@ -14,6 +14,7 @@ from g2d.data.image import FramesTransform, ImageTransform
 from g2d.data.preprocessed import default_cache_root
 from g2d.data.registry import DatasetOptions
 from g2d.data.validate import BadSamples, check_class_list, check_targets_vary, warn_constant
+from g2d.paths import require_file, require_folder
 from g2d.registry import ConfigPath, Options
 from g2d.validation import RELATIVE_PATHS, DataError
 
@@ -62,10 +63,8 @@ class FileLoaderOptions(CachedLoaderOptions):
     root: ConfigPath = Field(..., description="folder of the data set")
 
     def root_path(self) -> Path:
-        root = Path(self.root).expanduser()
-        if not root.is_dir():
-            raise DataError(f"data.options.root: folder {str(root)!r} does not exist ({RELATIVE_PATHS})")
-        return root
+        return require_folder(Path(self.root).expanduser(), "data.options.root: folder", DataError,
+                              hint=RELATIVE_PATHS)
 
 
 class AudioOptions(Options):
@@ -196,8 +195,7 @@ def read_csv_rows(path: Path, what: str, encoding: str = "utf-8-sig") -> list[tu
     """Non-blank rows of a CSV file as ``(line number, fields)``; DataError if absent/unreadable."""
     import csv
 
-    if not path.is_file():
-        raise DataError(f"{what}: file {str(path)!r} does not exist")
+    require_file(path, f"{what}: file", DataError)
     try:
         with open(path, newline="", encoding=encoding) as fh:
             return [(n, [f.strip() for f in row]) for n, row in enumerate(csv.reader(fh), start=1)

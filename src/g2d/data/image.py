@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from g2d.paths import require_file, require_folder
 from g2d.validation import DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
@@ -27,8 +28,7 @@ def read_image(path: str | Path, channels: int = 3) -> Image.Image:
     converting it to 8 bits would saturate it to a few grey levels. A frame larger than Pillow's
     decompression-bomb limit is refused by name."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"image file {str(path)!r} does not exist")
+    require_file(path, "image file", DataError)
     try:
         with Image.open(path) as img:
             img.load()
@@ -46,8 +46,7 @@ def read_image(path: str | Path, channels: int = 3) -> Image.Image:
 
 def list_frames(folder: str | Path) -> list[Path]:
     folder = Path(folder)
-    if not folder.is_dir():
-        raise DataError(f"frame folder {str(folder)!r} does not exist")
+    require_folder(folder, "frame folder", DataError)
     frames = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not frames:
         raise DataError(f"frame folder {str(folder)!r} holds no images (expected *.jpg or *.png)")

@@ -28,6 +28,7 @@ from g2d.data.text import TextOptions, TokenizeText, train_tokenizer
 from g2d.data.registry import DATASETS
 from g2d.data.validate import (ARRAY_FILE_ERRORS, MIN_CLASS_SAMPLES, BadSamples, check_class_support,
                                find_duplicates)
+from g2d.paths import require_file, require_folder
 from g2d.validation import RELATIVE_PATHS, DataError
 from g2d.registry import ConfigPath
 
@@ -102,8 +103,7 @@ class ManifestOptions(CachedLoaderOptions):
 
 def read_manifest(path: Path, encoding: str = "utf-8") -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
     """(columns, [(where, row)]) of a CSV (header + rows) or JSONL manifest in ``encoding``."""
-    if not path.is_file():
-        raise DataError(f"data.options.path: manifest {str(path)!r} does not exist ({RELATIVE_PATHS})")
+    require_file(path, "data.options.path: manifest", DataError, hint=RELATIVE_PATHS)
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         rows, columns = [], []
         try:
@@ -189,6 +189,7 @@ class NpyLoader:
     """Reads a per-sample ``.npy`` (no pickles) as float32."""
 
     def __call__(self, path: Path) -> np.ndarray:
+        require_file(path, "array file", DataError)
         try:
             arr = np.load(path, allow_pickle=False)
         except ARRAY_FILE_ERRORS as err:
@@ -321,8 +322,9 @@ def assign_targets(records: dict[str, list[Record]], opts: ManifestOptions, bad:
 
 def build_manifest(opts: ManifestOptions, provenance: dict[str, Any] | None = None) -> DataSplits:
     path = Path(opts.path).expanduser()
-    base = Path(opts.base_dir).expanduser() if opts.base_dir else path.parent
     columns, rows = read_manifest(path, opts.encoding)
+    base = (require_folder(Path(opts.base_dir).expanduser(), "data.options.base_dir: folder", DataError,
+                           hint=RELATIVE_PATHS) if opts.base_dir else path.parent)
     needed = [c for m in opts.modalities for c in opts.modality_columns(m)] + [opts.label_column]
     absent = [c for c in needed if c not in columns]
     if absent:
@@ -430,7 +432,7 @@ def manifest_pipeline(train: list[Record], kinds: dict[str, Kind], opts: Manifes
             finishers[m] = CropFinisher(t)
             notes.append(f"{m}: {t.describe()}")
         elif kind == "array":
-            first = next((r.sources[m] for r in train if r.sources[m].exists()), None)
+            first = next((r.sources[m] for r in train if r.sources[m].is_file()), None)
             if first is None:
                 raise DataError(f"modality {m!r}: no .npy file of the train split exists")
             decoders[m] = NpyLoader()

@@ -28,6 +28,7 @@ from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import (ARRAY_FILE_ERRORS, MIN_CLASS_SAMPLES, check_class_list, check_class_support,
                                check_finite_rows, check_not_empty, check_numeric, check_same_counts,
                                check_targets_vary, warn_if_constant)
+from g2d.paths import require_file
 from g2d.validation import RELATIVE_PATHS, DataError
 from g2d.registry import ConfigPath
 
@@ -178,8 +179,7 @@ def arrays(opts: ArraysOptions) -> DataSplits:
         raise DataError("data.options.path is null: in-memory data has no file to load; pass the DataSplits "
                         "from g2d.data.memory.from_arrays(...) to the API as splits=, or save_arrays() to an .npz")
     path = Path(opts.path).expanduser()
-    if not path.is_file():
-        raise DataError(f"data.options.path: file {str(path)!r} does not exist ({RELATIVE_PATHS})")
+    require_file(path, "data.options.path: file", DataError, hint=RELATIVE_PATHS)
     try:
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in opts.modalities + ["labels"] if k not in data.files]

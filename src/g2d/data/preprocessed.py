@@ -30,6 +30,7 @@ from g2d.data.base import Batch, DatasetInfo, MultimodalDataset
 from g2d.data.preprocessed_store import (array_record, building, entry_problem, mark_in_use, prune,
                                          read_entry_manifest, remove_stale_staging)
 from g2d.data.validate import BadSamples
+from g2d.paths import access_problem
 from g2d.validation import DataError
 
 FORMAT_VERSION = 2  # 2: per-array shape, SHA-256 and fingerprint in the manifest; constant modalities
@@ -83,14 +84,30 @@ def source_key(source: Any, contents: bool = False) -> str:
         return hashlib.sha256(source.text.encode()).hexdigest()
     path = Path(source)
     if path.is_dir():
-        entries = sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in os.scandir(path) if e.is_file())
+        entries = folder_entries(path)
         if contents:
-            return f"{path}|" + ";".join(f"{n}:{io.file_sha256(path / n)}" for n, _, _ in entries)
+            return f"{path}|" + ";".join(f"{n}:{io.file_sha256(path / n) if size >= 0 else 'unreachable'}"
+                                         for n, size, _ in entries)
         return f"{path}|" + ";".join(f"{n}:{size}:{mtime}" for n, size, mtime in entries)
     if contents:
         return f"{path}|{io.file_sha256(path)}"
     st = path.stat()
     return f"{path}|{st.st_size}|{st.st_mtime_ns}"
+
+
+def folder_entries(path: Path) -> list[tuple[str, int, int]]:
+    """``(name, size, mtime)`` of each file in a folder (a sample's frames), sorted. An entry that
+    cannot be reached (a symbolic link loop) keeps its name with size and mtime -1: the key stays
+    stable, and the decoder names the problem as that sample's error instead of a traceback here."""
+    entries = []
+    for entry in os.scandir(path):
+        try:
+            if entry.is_file():
+                st = entry.stat()
+                entries.append((entry.name, st.st_size, st.st_mtime_ns))
+        except OSError:
+            entries.append((entry.name, -1, -1))
+    return sorted(entries)
 
 
 def fingerprint_records(records: Sequence[Record], description: str, contents: bool = False) -> str:
@@ -102,12 +119,15 @@ def fingerprint_records(records: Sequence[Record], description: str, contents: b
 
 
 def drop_missing(records: list[Record], bad: BadSamples) -> list[Record]:
-    """Report every sample whose file is absent (checked before any decoding)."""
+    """Report every sample whose file cannot be reached — missing, a symbolic link loop, a broken
+    link, no permission, named as what it is (checked before any decoding; a folder where a file
+    is expected, or the reverse, is the decoder's to name, as only it knows which it reads)."""
     kept = []
     for r in records:
-        missing = [str(s) for s in r.sources.values() if isinstance(s, Path) and not s.exists()]
-        if missing:
-            bad.report(r.where, f"file {missing[0]!r} does not exist")
+        problems = [(s, p) for s in r.sources.values() if isinstance(s, Path) and (p := access_problem(s))]
+        if problems:
+            source, problem = problems[0]
+            bad.report(r.where, f"file {str(source)!r} {problem}")
         else:
             kept.append(r)
     return kept

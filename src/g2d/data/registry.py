@@ -5,6 +5,7 @@ from typing import Callable
 
 from g2d.data.base import DataSplits
 from g2d.registry import Options, Registry
+from g2d.validation import ConfigError
 
 DATASETS: Registry[Callable[..., DataSplits]] = Registry("data set")
 
@@ -28,11 +29,17 @@ class DatasetOptions(Options):
 
 
 def build_splits(name: str, options: dict | Options | None = None) -> DataSplits:
-    """Load data set ``name`` with ``options`` (validated against its options model)."""
+    """Load data set ``name`` with ``options`` (validated against its options model). Built through
+    the registry's ``create``, so a plugin data set that raises or exits is named as that plugin's
+    failure, like a plugin encoder or method."""
     from g2d.data.validate import check_targets_vary
 
     parsed = DATASETS.parse_options(name, options, f"data.options ({name})")
-    splits = DATASETS.get(name).factory(parsed)
+    splits = DATASETS.create(name, parsed)
+    if not isinstance(splits, DataSplits):
+        factory = DATASETS.get(name).factory
+        raise ConfigError(f"data set {name!r} ({factory.__module__}.{factory.__qualname__}) returned "
+                          f"{type(splits).__name__}; expected g2d.data.DataSplits(train, val, test, info)")
     check_targets_vary(splits.train.targets().numpy(), splits.info.task, f"data set {name!r}",
                        splits.info.class_names)
     return splits

@@ -9,6 +9,7 @@ only with ``format: pickle`` *and* ``allow_pickle: true``: loading a pickle can 
 """
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any, Literal, Sequence
@@ -21,7 +22,7 @@ from g2d.data.base import Batch, DatasetInfo, DataSplits, MultimodalDataset, has
 from g2d.data.common import carve_indices, encoder_spec, finish_splits, scale_targets
 from g2d.data.registry import DATASETS, DatasetOptions
 from g2d.data.validate import (ARRAY_FILE_ERRORS, BadSamples, check_numeric, check_same_counts, check_unique,
-                               require_file, warn_constant)
+                               require_dir, require_file, warn_constant)
 from g2d.validation import DataError
 from g2d.registry import ConfigPath
 
@@ -202,12 +203,12 @@ def pad(seqs: list[np.ndarray], length: int, mean: np.ndarray, std: np.ndarray) 
 @DATASETS.register("sequences", options=SequenceOptions)
 def sequences(opts: SequenceOptions) -> DataSplits:
     """Per-sample (time × features) arrays per modality (npz; pickle only with allow_pickle)."""
-    root = Path(opts.root).expanduser()
+    root = require_dir(Path(opts.root).expanduser(), "data.options.root", config_path=True)
     if opts.format == "pickle":
         raw = read_pickle(root / opts.pickle_file, opts)
     else:
         raw = {"train": read_npz(root / opts.train_file, opts), "test": read_npz(root / opts.test_file, opts)}
-        if opts.val_file and (root / opts.val_file).is_file():
+        if opts.val_file and os.path.lexists(root / opts.val_file):  # present in any form: read, or name what is wrong
             raw["val"] = read_npz(root / opts.val_file, opts)
     if "train" not in raw or "test" not in raw:
         raise DataError(f"{root}: expected train and test splits, found {sorted(raw)}")

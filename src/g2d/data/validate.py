@@ -16,6 +16,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from g2d import paths
 from g2d.validation import RELATIVE_PATHS, DataError
 
 #: what numpy and zipfile raise on a damaged ``.npy`` / ``.npz`` (a bad header, a truncated file, a
@@ -41,19 +42,15 @@ class BadSamples:
 
 
 def require_file(path: Path, what: str) -> Path:
-    """The path exists and is a file, or a DataError naming ``what`` refers to it."""
-    if not path.is_file():
-        raise DataError(f"{what}: file {str(path)!r} does not exist")
-    return path
+    """The path exists and is a file, or a DataError naming ``what`` refers to it and what is wrong
+    (missing, a symbolic link loop, a broken link, a folder; see :mod:`g2d.paths`)."""
+    return paths.require_file(path, f"{what}: file", DataError)
 
 
 def require_dir(path: Path, what: str, config_path: bool = False) -> Path:
     """The folder exists, or a DataError naming ``what``; ``config_path``: ``path`` came from a config's
     path option, so the message says where relative paths start."""
-    if not path.is_dir():
-        hint = f" ({RELATIVE_PATHS})" if config_path else ""
-        raise DataError(f"{what}: folder {str(path)!r} does not exist{hint}")
-    return path
+    return paths.require_folder(path, f"{what}: folder", DataError, hint=RELATIVE_PATHS if config_path else "")
 
 
 def check_finite_rows(array: np.ndarray, where: str) -> None:

@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Literal
 
 from pydantic import Field
 
+from g2d.paths import access_problem, path_problem, require_file
 from g2d.prepare.media import BadClip, FrameRule, ImageRule, decode_audio, library_versions, sample_frames, wav_bytes
 from g2d.registry import Options, Registry
 from g2d.validation import G2DError
@@ -322,8 +323,10 @@ def prepare(dataset: str, raw: str | Path, out: str | Path, options: dict[str, A
         raise PrepareError(str(err.args[0])) from None
     except ValueError as err:
         raise PrepareError(f"invalid options:\n  {err}") from None
-    if not raw.is_dir() and not (preparer.kind == "arrays" and raw.is_file()):
-        raise PrepareError(f"raw folder {str(raw)!r} does not exist; expected the data set's download "
+    problem = access_problem(raw, "folder") or (None if raw.is_dir() or preparer.kind == "arrays"
+                                                else "is a file; expected a folder")
+    if problem:
+        raise PrepareError(f"raw folder {str(raw)!r} {problem}; expected the data set's download "
                            f"(see docs/datasets/{dataset}.md)")
     if out.resolve() == raw.resolve():
         raise PrepareError(f"--out {out}: is the raw folder itself; choose a separate output folder")
@@ -342,9 +345,11 @@ def prepare(dataset: str, raw: str | Path, out: str | Path, options: dict[str, A
     done: dict[str, dict[str, Any]] = {}
     present = []
     for job in plan.jobs:
-        absent = [p for p in job.sources() if not p.is_file()]
+        absent = [(p, problem) for p in job.sources() if (problem := path_problem(p, "file"))]
         if absent:
-            plan.bad.append((job.name, f"missing from the download: {absent[0]}"))
+            path, problem = absent[0]
+            plan.bad.append((job.name, f"missing from the download: {path}" if problem == "does not exist"
+                             else f"download file {str(path)!r} {problem}"))
             remove_outputs(out, layout, job.name)
         else:
             present.append(job)
@@ -587,8 +592,7 @@ def compare(mine: dict[str, Any], other: dict[str, Any]) -> list[str]:
 
 def read_lines(path: Path, what: str) -> list[str]:
     """Non-blank lines of a text list file; PrepareError naming it when absent."""
-    if not path.is_file():
-        raise PrepareError(f"{what}: file {str(path)!r} does not exist")
+    require_file(path, f"{what}: file", PrepareError)
     try:
         return [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     except UnicodeDecodeError as err:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import numpy as np
 
+from g2d.paths import path_problem
 from g2d.validation import G2DError
 
 if TYPE_CHECKING:
@@ -102,8 +103,10 @@ class ImageRule:
 
 def open_container(path: Path, clip: str) -> "av.container.InputContainer":
     av = require_av()
-    if not path.is_file():
-        raise BadClip(clip, f"file {path} is missing")
+    problem = path_problem(path, "file")
+    if problem:
+        raise BadClip(clip, f"file {path} is missing" if problem == "does not exist"
+                      else f"file {str(path)!r} {problem}")
     if path.stat().st_size == 0:
         raise BadClip(clip, f"file {path} is empty (0 bytes)")
     try:

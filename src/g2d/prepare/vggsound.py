@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import Field
 
+from g2d.paths import require_file
 from g2d.prepare.base import PREPARERS, ClipJob, Layout, MediaOptions, Plan, PrepareError, Preparer, csv_text
 
 SPLITS = {"train": "train", "training": "train", "test": "test", "testing": "test", "val": "val",
@@ -92,8 +93,7 @@ class ClipListPreparer(Preparer):
 
 def read_rows(path: Path, what: str) -> list[tuple[int, list[str]]]:
     """Non-blank csv rows as ``(line, fields)``; PrepareError naming ``what`` when unreadable."""
-    if not path.is_file():
-        raise PrepareError(f"{what}: file {str(path)!r} does not exist")
+    require_file(path, f"{what}: file", PrepareError)
     try:
         with open(path, newline="", encoding="utf-8-sig") as fh:
             return [(n, [f.strip() for f in r]) for n, r in enumerate(csv.reader(fh), 1) if any(f.strip() for f in r)]
