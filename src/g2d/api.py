@@ -31,7 +31,8 @@ from g2d.methods import Method, MethodContext, build_method
 from g2d.model import MultimodalModel, build_model
 from g2d.runtime import RuntimeConfig, resolve_device, seed_everything
 from g2d.paths import check_name, require_folder
-from g2d.teachers import OnlineTeachers, Teacher, file_sha256, load_teacher, train_teacher, verify_weights
+from g2d.io import file_sha256
+from g2d.teachers import OnlineTeachers, Teacher, load_teacher, train_teacher, verify_weights
 from g2d.step import TeacherSource
 from g2d.trainer import Callback, FitResult, Trainer, evaluate
 from g2d.validation import ConfigError, G2DError

@@ -26,12 +26,12 @@ import numpy as np
 import torch
 
 from g2d import io, ops
-from g2d.io import file_fingerprint
+from g2d.io import file_fingerprint, file_sha256
 from g2d.data.base import Batch, MultimodalDataset
 from g2d.objectives import TeacherOutputs
 from g2d.runtime import autocast
 from g2d.scoring import teacher_confidence
-from g2d.teachers import Teacher, file_sha256, teacher_from_module
+from g2d.teachers import Teacher, teacher_from_module
 from g2d.data.loader import make_loader
 from g2d.validation import CacheMismatchError, G2DError
 

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from g2d import io
+from g2d.io import file_sha256
 from g2d.config import ExperimentConfig
 from g2d.data.base import Batch, DataSplits
 from g2d.methods import MethodContext, build_method
@@ -59,14 +60,6 @@ def train_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, o
             "weights_sha256": file_sha256(out_dir / "model.safetensors")}
     io.write_json(out_dir / "card.json", card)
     return Teacher(modality, model.eval(), card)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_weights(path: Path, recorded: str | None, where: str) -> None:

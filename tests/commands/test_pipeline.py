@@ -14,7 +14,7 @@ from safetensors.torch import load_file, save_file
 
 from g2d import io
 from g2d.cli import main
-from g2d.teachers import file_sha256
+from g2d.io import file_sha256
 
 from conftest import tiny_config
 

@@ -17,7 +17,7 @@ from g2d.analysis.missing import missing_modality_curve
 from g2d.analysis.representations import SplitTeacherOutputs, representation_scores, teacher_outputs, weak_modality
 from g2d.config import ExperimentConfig, load_config, replace
 from g2d.runtime import resolve_device
-from g2d.teachers import file_sha256
+from g2d.io import file_sha256
 from g2d.validation import G2DError
 
 FORMAT = 1

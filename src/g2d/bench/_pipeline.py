@@ -54,8 +54,7 @@ def write_big_cache(folder: Path, samples: int, modalities: int, classes: int, f
 def integrity_check_cost(folder: Path) -> dict[str, float]:
     """Seconds to check a cache's arrays on open: the cheap fingerprint ``open_cache`` checks and
     the full SHA-256 ``g2d cache --verify`` checks, from disk (pages evicted) and from the page cache."""
-    from g2d.cache import file_fingerprint
-    from g2d.teachers import file_sha256
+    from g2d.io import file_fingerprint, file_sha256
 
     files = sorted(folder.glob("*.npy"))
     timed = {}

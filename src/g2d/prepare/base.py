@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterable, Literal
 
 from pydantic import Field
 
+from g2d.io import file_sha256
 from g2d.paths import access_problem, path_problem, require_file
 from g2d.prepare.media import BadClip, FrameRule, ImageRule, decode_audio, library_versions, sample_frames, wav_bytes
 from g2d.registry import Options, Registry
@@ -148,14 +149,6 @@ class Preparer:
 
 
 PREPARERS: Registry[Callable[..., Preparer]] = Registry("data set to prepare")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_signature(paths: Iterable[Path]) -> dict[str, list[int] | None]:
@@ -556,7 +549,7 @@ def verify(folder: str | Path) -> VerifyReport:
         path = folder / rel
         if not path.is_file():
             missing.append(rel)
-        elif sha256_file(path) != digest:
+        elif file_sha256(path) != digest:
             changed.append(rel)
     folders = {str(Path(rel).parent) for rel in files if rel.endswith(".jpg")}
     extra = sorted(f"{d}/{p.name}" for d in folders if (folder / d).is_dir()
