@@ -26,3 +26,18 @@ def run_g2d(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
             "OMP_NUM_THREADS": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "g2d.cli", *args], capture_output=True, text=True, env=full,
                           timeout=timeout)
+
+
+def train_on_prepared(config: dict, prepared: Path, tmp_path: Path) -> Path:
+    """Write ``config`` to a file and run ``g2d teachers`` then ``g2d train`` on it through the CLI,
+    with the data root set to the ``prepared`` folder on the command line; returns the run folder."""
+    import yaml
+
+    from g2d.cli import main
+
+    path, run = tmp_path / "experiment.yaml", tmp_path / "run"
+    path.write_text(yaml.safe_dump(config))
+    root = f"data.options.root={prepared}"
+    assert main(["teachers", str(path), "--out", str(run), "--set", root, "--quiet"]) == 0
+    assert main(["train", str(path), "--out", str(run), "--set", root, "--quiet"]) == 0
+    return run

@@ -7,13 +7,13 @@ import json
 from pathlib import Path
 
 import soundfile as sf
-import yaml
 
 from g2d.cli import main
 from g2d.data import build_splits
 from g2d.prepare import read_manifest, verify
 from g2d.prepare.kinetics_sounds import KINETICS_SOUNDS
 from tests.prepare.rawmedia import make_ave_raw, make_kinetics_folders, make_vggsound_raw
+from tests.prepare.conftest import train_on_prepared
 
 SMALL = {"audio": {"sample_rate": 8000, "seconds": 0.5, "n_fft": 64, "hop": 32, "size": [16, 16]},
          "image": {"size": 16, "num_frames": 1}, "width": 0.0625}
@@ -36,11 +36,7 @@ def test_ave_keeps_the_published_three_splits_and_trains(tmp_path):
                        "options": {"root": "unset", "csv": "ave.csv", "cache_dir": str(tmp_path / "cache"), **SMALL}},
               "teachers": {"epochs": 1}, "student": {"epochs": 1},
               "method": {"name": "g2d", "options": {"phases": [1]}}, "device": "cpu", "analysis": {"track": False}}
-    path = tmp_path / "ave.yaml"
-    path.write_text(yaml.safe_dump(config))
-    run, root = tmp_path / "run", f"data.options.root={out}"
-    assert main(["teachers", str(path), "--out", str(run), "--set", root, "--quiet"]) == 0
-    assert main(["train", str(path), "--out", str(run), "--set", root, "--quiet"]) == 0
+    run = train_on_prepared(config, out, tmp_path)
     data = json.loads((run / "data.json").read_text())
     assert data["sizes"] == {"train": 9, "val": 3, "test": 3}
     assert data["provenance"]["validation"] == "given by the data set"

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 import soundfile as sf
-import yaml
 
 from g2d.cli import main
 from g2d.prepare import compare, read_manifest, verify
 from g2d.prepare.base import KILL_AFTER_ENV, STATE_DIR, recorded_files
 from g2d.prepare.cremad import PUBLISHED, published_split
-from tests.prepare.conftest import run_g2d
+from tests.prepare.conftest import run_g2d, train_on_prepared
 
 SPEAKERS = ["--set", "split=speakers", "--skip-bad", "--quiet"]
 
@@ -80,11 +79,7 @@ def test_teachers_and_g2d_student_train_on_the_prepared_folder(prepared, tmp_pat
                                    "image": {"size": 16}}},
               "teachers": {"epochs": 1}, "student": {"epochs": 1},
               "method": {"name": "g2d", "options": {"phases": [1]}}, "device": "cpu", "analysis": {"track": False}}
-    path = tmp_path / "cremad.yaml"
-    path.write_text(yaml.safe_dump(config))
-    run, root = tmp_path / "run", f"data.options.root={prepared}"
-    assert main(["teachers", str(path), "--out", str(run), "--set", root, "--quiet"]) == 0
-    assert main(["train", str(path), "--out", str(run), "--set", root, "--quiet"]) == 0
+    run = train_on_prepared(config, prepared, tmp_path)
     result = json.loads((run / "students" / "g2d" / "result.json").read_text())
     test_size = len(rows(prepared / "test.csv"))
     assert result["test"]["num_samples"] == test_size

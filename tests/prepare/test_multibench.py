@@ -6,11 +6,11 @@ import pickle
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from g2d.cli import main
 from g2d.data import build_splits
 from g2d.prepare import read_manifest
+from tests.prepare.conftest import train_on_prepared
 
 
 def split(n: int, labels: np.ndarray, rng: np.random.Generator, inf: bool = False) -> dict:
@@ -50,11 +50,7 @@ def test_urfunny_converts_once_and_a_teacher_trains_on_the_npz(tmp_path):
                                      for m in ("text", "audio", "vision")}},
               "teachers": {"epochs": 1}, "student": {"epochs": 3},
               "method": {"name": "g2d", "options": {"phases": [1, 1]}}, "device": "cpu", "analysis": {"track": False}}
-    path = tmp_path / "seq.yaml"
-    path.write_text(yaml.safe_dump(config))
-    run, root = tmp_path / "run", f"data.options.root={out}"
-    assert main(["teachers", str(path), "--out", str(run), "--set", root, "--quiet"]) == 0
-    assert main(["train", str(path), "--out", str(run), "--set", root, "--quiet"]) == 0
+    run = train_on_prepared(config, out, tmp_path)
     assert (run / "students" / "g2d" / "result.json").is_file()
 
 
