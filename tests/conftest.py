@@ -62,3 +62,26 @@ def pytest_report_header(config: pytest.Config) -> str:
     return (f"torch CPU capability: {torch.backends.cpu.get_cpu_capability()} "
             f"(ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', 'unset')}, "
             f"MKL_ENABLE_INSTRUCTIONS={os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'unset')})")
+
+
+class Interrupt(Exception):
+    """Raised by :func:`train_interrupted_after` to cut a student run short."""
+
+
+def train_interrupted_after(epoch: int, config: ExperimentConfig, run_dir: Path, monkeypatch) -> None:
+    """Run ``api.train_student`` and cut it off right after epoch ``epoch``'s checkpoint is written,
+    as a kill would; ``--resume`` then continues it."""
+    from g2d import api
+    from g2d.trainer import Trainer
+
+    original = Trainer.save_checkpoint
+
+    def crash_after(self, at: int) -> None:
+        original(self, at)
+        if at == epoch:
+            raise Interrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "save_checkpoint", crash_after)
+        with pytest.raises(Interrupt):
+            api.train_student(config, run_dir, progress=False)

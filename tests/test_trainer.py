@@ -6,7 +6,7 @@ import torch
 
 from g2d import api, io
 
-from conftest import tiny_config
+from conftest import tiny_config, train_interrupted_after
 
 
 def test_selected_epoch_is_best_on_validation_and_test_is_reported_there(tmp_path):
@@ -31,27 +31,13 @@ def test_seeded_runs_are_reproducible(tmp_path):
         assert torch.equal(p, q), n
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_resume_after_interruption_matches_uninterrupted_run(tmp_path, monkeypatch):
     config = tiny_config(student__epochs=4)
     api.train_teachers(config, tmp_path / "full", progress=False)
     full = api.train_student(config, tmp_path / "full", progress=False)
 
     api.train_teachers(config, tmp_path / "cut", progress=False)
-    from g2d.trainer import Trainer
-    original = Trainer.save_checkpoint
-
-    def crash_after_epoch_1(self, epoch):
-        original(self, epoch)
-        if epoch == 1:
-            raise Interrupt
-    monkeypatch.setattr(Trainer, "save_checkpoint", crash_after_epoch_1)
-    with pytest.raises(Interrupt):
-        api.train_student(config, tmp_path / "cut", progress=False)
-    monkeypatch.setattr(Trainer, "save_checkpoint", original)
+    train_interrupted_after(1, config, tmp_path / "cut", monkeypatch)
     # the interrupted run is in the staging folder; nothing was published
     assert len(io.read_jsonl(tmp_path / "cut/students/.g2d.partial/metrics.jsonl")) == 2
     assert not (tmp_path / "cut/students/g2d").exists()

@@ -7,7 +7,7 @@ import torch
 
 from g2d import api, io
 from g2d.methods.aug import AUGMethod, residual_loss
-from tests.conftest import tiny_config
+from tests.conftest import tiny_config, train_interrupted_after
 from tests.methods.tiny import tiny
 
 
@@ -92,20 +92,7 @@ def test_resume_restores_the_grown_model_and_continues_exactly(tmp_path, monkeyp
                          method={"name": "aug", "options": {"check_every": 1, "lam": 0.5}})
     full = api.train_student(config, tmp_path / "full", progress=False)
 
-    from g2d.trainer import Trainer
-    original = Trainer.save_checkpoint
-
-    class Interrupt(Exception):
-        pass
-
-    def crash_after_epoch_1(self, epoch):
-        original(self, epoch)
-        if epoch == 1:
-            raise Interrupt
-    monkeypatch.setattr(Trainer, "save_checkpoint", crash_after_epoch_1)
-    with pytest.raises(Interrupt):
-        api.train_student(config, tmp_path / "cut", progress=False)
-    monkeypatch.setattr(Trainer, "save_checkpoint", original)
+    train_interrupted_after(1, config, tmp_path / "cut", monkeypatch)
     resumed = api.train_student(config, tmp_path / "cut", progress=False, resume=True)
 
     rows_full = [r["modulators"]["aug"] for r in full.result.history]
