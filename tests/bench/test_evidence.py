@@ -143,3 +143,22 @@ def test_tiny_suite_trains_the_contenders_on_the_cells_teachers_and_reports_them
     assert "#### The 2025 methods: the best two on validation" in text
     assert f"Δ {chosen[0]} − g2d [95% CI]" in text and "Δ g2d+remix − joint [95% CI]" in text
     assert "(chosen)" in text
+    assert "#### The highest mean per data set, every method run" in text
+    per_modality = text.split("each modality's own output")[1]
+    assert all(f"\n| {label} |" in per_modality for label in everything)  # Table 1 layout: every method's z_s^m
+
+
+def test_leader_table_names_the_highest_mean_and_whether_g2ds_interval_excludes_zero():
+    from g2d.bench.evidence import leader_table
+
+    def cells(**acc: list[float]) -> list[dict]:
+        n = len(next(iter(acc.values())))
+        return [scored({m: a[i] for m, a in acc.items()}, {m: a[i] for m, a in acc.items()}) for i in range(n)]
+
+    behind = cells(joint=[0.80, 0.81, 0.82], g2d=[0.85, 0.86, 0.87], dgl=[0.90, 0.91, 0.92])  # dgl +5 every seed
+    tied = cells(joint=[0.80, 0.80, 0.80], g2d=[0.85, 0.86, 0.84], arl=[0.84, 0.88, 0.83])  # g2d − arl: +1, -2, +1
+    ahead = cells(joint=[0.80, 0.80, 0.80], g2d=[0.90, 0.91, 0.92], arl=[0.85, 0.86, 0.87])
+    text = leader_table({"b": behind, "t": tied, "a": ahead}, ["joint", "g2d", "dgl", "arl"])
+    assert "| b | dgl | 91.0 ± 1.0 | g2d 86.0 ± 1.0 | -5.0 [-5.0, -5.0] | behind |" in text
+    assert "| t | g2d | 85.0 ± 1.0 | arl 85.0 ± 2.6 | +0.0 [" in text and "tie (interval across zero)" in text  # equal means: g2d is named
+    assert "| a | g2d | 91.0 ± 1.0 | arl 86.0 ± 1.0 | +5.0 [+5.0, +5.0] | ahead |" in text

@@ -369,6 +369,36 @@ def contender_table(results: dict[str, list[dict[str, Any]]], contenders: list[s
     return markdown_table(header, rows)
 
 
+def leader_table(results: dict[str, list[dict[str, Any]]], labels: list[str]) -> str:
+    """Per data set, the method with the highest mean test accuracy among ``labels`` (a description of
+    the results, chosen after the fact, never a selection) and G2D's paired Δ to it: does G2D lead, and
+    if not, does its interval exclude zero?"""
+    rows = []
+    for name, cells in results.items():
+        present = [label for label in labels if all(label in cell["methods"] for cell in cells)]
+        if "g2d" not in present:
+            continue
+        acc = {label: [cell["methods"][label]["test"]["accuracy"] for cell in cells] for label in present}
+        best = max(present, key=lambda label: (statistics.mean(acc[label]), label == "g2d"))
+        if best == "g2d":
+            runner = max((label for label in present if label != "g2d"), key=lambda label: statistics.mean(acc[label]))
+            rows.append([name, "g2d", pct(acc["g2d"]), f"{runner} {pct(acc[runner])}",
+                         delta_cell(acc["g2d"], acc[runner]), verdict(acc["g2d"], acc[runner])])
+        else:
+            rows.append([name, best, pct(acc[best]), f"g2d {pct(acc['g2d'])}",
+                         delta_cell(acc["g2d"], acc[best]), verdict(acc["g2d"], acc[best])])
+    return markdown_table(["data set", "highest mean", "its test %", "next (or g2d)",
+                           "Δ g2d − other [95% CI]", "g2d vs it"], rows)
+
+
+def verdict(ours: list[float], theirs: list[float]) -> str:
+    """``ahead``/``behind`` when the paired interval excludes zero, else ``tie``."""
+    mean, half = paired_ci([a - b for a, b in zip(ours, theirs)])
+    if math.isnan(half) or abs(mean) <= half:
+        return "tie (interval across zero)"
+    return "ahead" if mean > 0 else "behind"
+
+
 def contenders_section(results: dict[str, list[dict[str, Any]]]) -> str:
     """The 2025 methods: the validation-based choice of the best two, then them and ``g2d+remix`` on test."""
     chosen, mean_rank = select_contenders(results, CANDIDATES)
@@ -402,9 +432,11 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, w
             f"the cells' own training times sum to {compute / 60:.0f} min of one worker).\n\n")
     body = fused_table(results, labels) + "\n\n#### What `g2d diagnose` says (first seed)\n\n" + \
         diagnosis_table(results) + "\n\n" + "\n\n".join(
-            modality_table(name, cells, labels) for name, cells in results.items())
-    contenders = contenders_section(results)
-    return head + body + ("\n\n" + contenders if contenders else "") + "\n"
+            modality_table(name, cells, [label for label in every if all(label in c["methods"] for c in cells)])
+            for name, cells in results.items())
+    leaders = ("#### The highest mean per data set, every method run (test %; G2D's paired Δ to it)\n\n" +
+               leader_table(results, every)) if len(every) > 2 else ""
+    return head + "\n\n".join(part.strip() for part in (body, contenders_section(results), leaders) if part) + "\n"
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
