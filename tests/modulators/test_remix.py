@@ -95,7 +95,7 @@ def test_the_reassignment_pass_matches_the_rule_on_the_model_outputs() -> None:
     mod = remixer(built)
     assert mod.assigned_epoch == 1 and sum(mod.counts.values()) == len(built.splits.train)
     assert torch.equal(mod.assignment, expected)
-    assert built.method.epoch_summary()["remix"]["assigned"] == mod.counts
+    assert built.method.epoch_summary()["remix"] == {"assigned": mod.counts, "left_out": 0}
 
 
 def test_g2d_plus_remix_steps_with_the_teachers_of_each_sub_batch() -> None:
@@ -124,3 +124,31 @@ def test_a_short_run_still_warms_up_for_one_epoch() -> None:
     assert remixer(built).start_epoch == 1
     assert built.method.split_batch(built.state(epoch=0)) is None
     assert tiny("remix", {"warmup": 0.0}, epochs=3).method.modulators[0].start_epoch == 0
+
+
+def test_a_one_sample_sub_batch_is_left_out_and_the_step_describes_the_rest() -> None:
+    built = tiny("g2d", modulators=[{"name": "remix", "options": {}}], epochs=6)
+    lone = 5
+    force(built, 3, {lone: 1})  # one sample of the batch to "weak", the other 15 to "strong"
+    sizes = []  # every batch an encoder saw in training mode (batch norm cannot train on one sample)
+    for encoder in built.model.encoders.values():
+        encoder.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])) if module.training else None)
+    before = built.snapshot()
+    state, terms = built.step(epoch=3)
+    after = built.snapshot()
+    assert sizes and 1 not in sizes
+    assert state.active == frozenset({"strong"})  # weak's one sample did not step
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("encoders.weak."))
+    assert len(state.batch) == 15 and lone not in state.batch.index.tolist()
+    assert state.output.logits.shape[0] == 15 and state.teacher_rho.shape[1] == 15
+    assert all(math.isfinite(float(v)) for v in terms.values())
+    assert remixer(built).left_out == 1  # logged per epoch as modulators.remix.left_out
+
+
+def test_lone_samples_still_step_when_no_larger_sub_batch_is_left() -> None:
+    built = tiny("joint", modulators=[{"name": "remix", "options": {}}], epochs=6)
+    force(built, 3, {1: 1})  # a batch of two samples: 0 -> strong, 1 -> weak
+    state = built.state(epoch=3, batch=built.batch(size=2))
+    parts = built.method.split_batch(state)
+    assert [len(p.batch) for p in parts] == [1, 1] and len(state.batch) == 2
+    assert remixer(built).left_out == 0

@@ -23,6 +23,10 @@ Decided where the paper is silent or differs from our trainer:
   then all of B's. We split each loader batch instead (sub-batches of about B/M samples, one
   optimiser step each), which keeps the trainer's one loader and its per-epoch seeds (runs stay
   reproducible and resumable) at the price of smaller, more numerous steps.
+* A sub-batch of a single sample is left out of its step (its sample waits for the next epoch's
+  assignment) whenever the batch has a larger sub-batch to step: batch norm cannot train on one
+  sample, and the trainer drops a one-sample last batch for the same reason. The number left out is
+  logged per epoch (``modulators.remix.left_out``); on a batch of size B it is at most M − 1.
 * The assignment uses the training split without augmentation (the official code reads the
   training list through its evaluation transform).
 * Any number of modalities (argmin over M); classification only (a divergence from the uniform
@@ -97,6 +101,14 @@ def slice_state(state: StepState, rows: Tensor, focus: str) -> StepState:
                    confidence=confidence, active=None, output=None, focus=focus)
 
 
+def narrow_state(state: StepState, rows: Tensor) -> None:
+    """Keep only the batch rows ``rows`` in ``state`` (in place), so that the step's gathered outputs,
+    its teachers' rows and its confidences describe the same samples."""
+    narrowed = slice_state(state, rows, state.focus)
+    state.batch, state.teacher = narrowed.batch, narrowed.teacher
+    state.teacher_rho, state.confidence = narrowed.teacher_rho, narrowed.confidence
+
+
 class DataRemixing(Modulator):
     """Per-sample modality assignment each epoch after the warm-up; single-modality sub-steps."""
 
@@ -112,6 +124,7 @@ class DataRemixing(Modulator):
         self.assigned_epoch: int | None = None
         self.silenced: frozenset[str] = frozenset()
         self.counts: dict[str, int] = {}
+        self.left_out = 0  # one-sample sub-batches left out of their step this epoch
         for m in modalities:  # zero the features of the modalities a sub-step leaves out
             model.encoders[m].register_forward_hook(self._silence_hook(m))
 
@@ -138,6 +151,7 @@ class DataRemixing(Modulator):
         self.assignment = assignment
         counts = torch.bincount(assignment, minlength=len(self.modalities)).tolist()
         self.counts = dict(zip(self.modalities, counts))
+        self.left_out = 0
 
     def split_batch(self, state: StepState) -> list[StepState] | None:
         if state.epoch < self.start_epoch:
@@ -149,11 +163,15 @@ class DataRemixing(Modulator):
             self.reassign(state.batch.target.device)
             self.assigned_epoch = state.epoch
         chosen = self.assignment[state.batch.index.cpu()]
-        parts = []
-        for j, m in enumerate(self.modalities):
-            rows = (chosen == j).nonzero().squeeze(1)
-            if rows.numel():
-                parts.append(slice_state(state, rows, m))
+        groups = {m: (chosen == j).nonzero().squeeze(1) for j, m in enumerate(self.modalities)}
+        groups = {m: rows for m, rows in groups.items() if rows.numel()}
+        lone = [m for m, rows in groups.items() if rows.numel() == 1]
+        if lone and len(lone) < len(groups):  # a larger sub-batch remains to step
+            self.left_out += len(lone)
+            groups = {m: rows for m, rows in groups.items() if m not in lone}
+        parts = [slice_state(state, rows, m) for m, rows in groups.items()]
+        if sum(len(part.batch) for part in parts) < len(state.batch):
+            narrow_state(state, torch.cat(list(groups.values())).sort().values)
         return parts
 
     def on_before_forward(self, state: StepState) -> None:
@@ -166,7 +184,7 @@ class DataRemixing(Modulator):
         self.silenced = frozenset()  # the features only go silent inside a sub-step's forward
 
     def epoch_summary(self) -> dict[str, Any]:
-        return {"remix": {"assigned": dict(self.counts)}} if self.counts else {}
+        return {"remix": {"assigned": dict(self.counts), "left_out": self.left_out}} if self.counts else {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"assignment": self.assignment, "assigned_epoch": self.assigned_epoch, "counts": dict(self.counts)}
