@@ -77,6 +77,10 @@ def test_suite_cells_run_on_the_executor_a_failed_cell_is_named_and_finished_cel
     assert sorted(results["good"][0]["methods"]) == ["g2d", "joint"] and "reused" not in results["good"][0]
     assert set(results["good"][0]["diagnosis"]["modalities"]) == set(results["good"][0]["modalities"])
     assert sorted(p.name for p in (tmp_path / "cells").glob("*.json")) == ["good.diagnosis.json", "good.seed-0.json"]
+    report_args = argparse.Namespace(**vars(args), width=0.0625, teacher_epochs=1, av_epochs=1, mfeat_epochs=1,
+                                     fusion="concat", decay_at=0.0)
+    text = evidence.report(results, report_args, 1.0, failed)
+    assert "**1 cell(s) failed and are left out of every table**" in text and "bad.seed-0." in text
     again, _ = evidence.run_suite({"good": config}, args)  # read back from the cell files, not retrained
     assert again["good"][0]["reused"] is True
     assert again["good"][0]["methods"] == results["good"][0]["methods"]

@@ -416,20 +416,26 @@ def cell_seconds(cell: dict[str, Any], labels: list[str]) -> float:
     return cell.get("teachers_wall_s", 0.0) + sum(cell["methods"][label].get("wall_s", 0.0) for label in labels)
 
 
-def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, wall: float) -> str:
+def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, wall: float,
+           failed: dict[str, str] | None = None) -> str:
     every = [s.label for s in methods() if s.label in args.methods]
     labels = [s.label for s in base_methods() if s.label in args.methods]
     total = sum(len(cells) for cells in results.values())
     trained = total - sum(bool(c.get("reused")) for cells in results.values() for c in cells)
     compute = sum(cell_seconds(c, [label for label in every if label in c["methods"]])
                   for cells in results.values() for c in cells)
-    head = (f"Test accuracy (%) at the validation-selected epoch, mean ± std over seeds {args.seeds}; Δ: paired "
+    seeds = sorted({c["seed"] for cells in results.values() for c in cells})
+    head = (f"Test accuracy (%) at the validation-selected epoch, mean ± std over seeds {seeds}; Δ: paired "
             f"difference to joint (same seed, same teachers) with its 95 % Student-t interval. AV sets: "
             f"ResNet-18 width {args.width}, teachers ≤ {args.teacher_epochs} epochs (early stop on val), students "
             f"{args.av_epochs} epochs; mfeat: MLP, {args.mfeat_epochs} epochs; {args.fusion} fusion; Adam, "
             f"{'constant lr' if not args.decay_at else f'lr ×0.1 at {args.decay_at:g} of the epochs'}. Wall time {wall / 60:.0f} min ({args.workers} workers × {args.threads} thread; "
             f"{trained} of {total} cells trained by this invocation, the others read back from {args.out}; "
             f"the cells' own training times sum to {compute / 60:.0f} min of one worker).\n\n")
+    if failed:
+        head += (f"**{len(failed)} cell(s) failed and are left out of every table** (a data set's row averages the "
+                 f"seeds it has; the error of each is in {args.out}/cells/NAME.error.txt, and a rerun retries "
+                 f"it): {', '.join(sorted(failed))}.\n\n")
     body = fused_table(results, labels) + "\n\n#### What `g2d diagnose` says (first seed)\n\n" + \
         diagnosis_table(results) + "\n\n" + "\n\n".join(
             modality_table(name, cells, [label for label in every if all(label in c["methods"] for c in cells)])
@@ -444,7 +450,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     configs = build_configs(args)
     results, failed = run_suite(configs, args)
     io.write_json(Path(args.out) / "evidence.json", results)
-    publish(report(results, args, time.perf_counter() - start), Path(args.out) / "evidence.md")
+    publish(report(results, args, time.perf_counter() - start, failed), Path(args.out) / "evidence.md")
     return 1 if failed else 0
 
 
