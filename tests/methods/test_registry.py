@@ -24,7 +24,9 @@ def _run_two_steps(built) -> None:
         assert terms, "a training step must return its loss terms"
         finite = [torch.is_tensor(v) and v.dim() == 0 and math.isfinite(float(v.detach())) for v in terms.values()]
         assert all(finite), terms
-        assert state.output is not None and state.output.logits.shape == (16, built.splits.info.num_outputs)
+        # the step's output covers the batch its state describes (remix leaves a one-sample sub-batch out)
+        assert state.output is not None and state.output.logits.shape == (len(state.batch), built.splits.info.num_outputs)
+        assert len(state.batch) >= 16 - (len(built.model.modalities) - 1)  # at most M − 1 lone samples left out
         assert all(p.grad is None for p in built.model.parameters()), "the step must leave grads zeroed (None)"
     after = built.snapshot()
     assert _changed(before, after, "fusion."), "the fusion head must learn"
