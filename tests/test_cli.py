@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 from g2d.cli import main
+from g2d.provenance import source_fingerprint
 
 from conftest import tiny_config
 
@@ -22,6 +23,7 @@ def test_pipeline_step_by_step(tmp_path, capsys):
     assert (run / "teachers/weak/model.safetensors").exists()
     card = json.loads((run / "teachers/weak/card.json").read_text())
     assert card["modality"] == "weak" and "accuracy" in card["val"] and card["encoder"]["name"] == "mlp"
+    assert card["software"]["g2d_source"] == source_fingerprint()  # which code trained it
     assert main(["cache", str(config), "--out", str(run)]) == 0
     manifest = json.loads((run / "cache/manifest.json").read_text())
     assert set(manifest["teachers"]) == {"strong", "weak"} and manifest["num_samples"] == 192
@@ -39,8 +41,9 @@ def test_pipeline_step_by_step(tmp_path, capsys):
     for method in summary["methods"].values():
         assert set(method["test"]["modality_accuracy"]) == {"strong", "weak"}
     # evaluate reproduces the test metrics recorded at the selected epoch
-    recorded = json.loads((run / "students/g2d/result.json").read_text())["test"]["accuracy"]
-    assert summary["methods"]["g2d"]["test"]["accuracy"] == recorded
+    result = json.loads((run / "students/g2d/result.json").read_text())
+    assert summary["methods"]["g2d"]["test"]["accuracy"] == result["test"]["accuracy"]
+    assert result["software"]["g2d_source"] == source_fingerprint() and result["software"]["torch"]
     saved = yaml.safe_load((run / "students/g2d/config.yaml").read_text())
     assert saved["method"]["name"] == "g2d" and saved["data"]["options"]["num_train"] == 192
     assert json.loads((run / "data.json").read_text())["sizes"] == {"train": 192, "val": 64, "test": 64}

@@ -31,6 +31,7 @@ from g2d.methods import Method, MethodContext, build_method
 from g2d.model import MultimodalModel, build_model
 from g2d.runtime import RuntimeConfig, resolve_device, seed_everything
 from g2d.paths import check_name, require_folder
+from g2d.provenance import software
 from g2d.io import file_sha256
 from g2d.teachers import OnlineTeachers, Teacher, load_teacher, train_teacher, verify_weights
 from g2d.step import TeacherSource
@@ -408,7 +409,7 @@ def _train_student(config: ExperimentConfig, run_dir: Path, out_dir: Path, split
         io.write_json(plan.staging / "result.json", {
             "method": config.method.name, "selected_epoch": result.best_epoch,
             "select_metric": result.select_metric, "val": result.val, "test": result.test, "notes": notes,
-            "weights_sha256": file_sha256(weights)})
+            "weights_sha256": file_sha256(weights), "software": software()})
         staging.publish(plan)
         record_data(splits, run_dir, replace=False)
         record_plugins(config, run_dir, replace=False)
@@ -538,7 +539,7 @@ def run_methods(config: ExperimentConfig, run_dir: str | Path, methods: list[Met
         summary["methods"][label] = {"test": student.result.test, "val": student.result.val,
                                      "selected_epoch": student.result.best_epoch,
                                      "wall_s": round(time.perf_counter() - start, 2),
-                                     "notes": student.notes}
+                                     "notes": student.notes, "software": software()}
     io.write_json(run_dir / "summary.json", summary)
     return summary
 

@@ -17,6 +17,7 @@ from g2d.methods import MethodContext, build_method
 from g2d.model import ModelOutput, MultimodalModel, build_model
 from g2d.objectives import TeacherOutputs
 from g2d.paths import require_file
+from g2d.provenance import software
 from g2d.runtime import RuntimeConfig, autocast
 from g2d.trainer import Trainer
 from g2d.validation import G2DError
@@ -57,7 +58,7 @@ def train_teacher(config: ExperimentConfig, splits: DataSplits, modality: str, o
             "val": result.val, "test": result.test, "train_fingerprint": splits.train.fingerprint(),
             "transform": splits.train.transform_description,
             "data_options": config.model_dump(mode="json")["data"]["options"],
-            "weights_sha256": file_sha256(out_dir / "model.safetensors")}
+            "weights_sha256": file_sha256(out_dir / "model.safetensors"), "software": software()}
     io.write_json(out_dir / "card.json", card)
     return Teacher(modality, model.eval(), card)
 

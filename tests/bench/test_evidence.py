@@ -123,6 +123,7 @@ def test_tiny_suite_trains_the_contenders_on_the_cells_teachers_and_reports_them
     import argparse
 
     from g2d.bench import evidence
+    from g2d.provenance import source_fingerprint
     from tests.conftest import tiny_config
 
     config = tiny_config(teachers__epochs=1, student__epochs=2)
@@ -148,6 +149,8 @@ def test_tiny_suite_trains_the_contenders_on_the_cells_teachers_and_reports_them
     assert f"Δ {chosen[0]} − g2d [95% CI]" in text and "Δ g2d+remix − joint [95% CI]" in text
     assert "(chosen)" in text
     assert "#### The highest mean per data set, every method run" in text
+    assert "versions of g2d's source code" not in text  # every student of this run: today's code
+    assert results["set"][0]["methods"]["dgl"]["software"]["g2d_source"] == source_fingerprint()
     per_modality = text.split("each modality's own output")[1]
     assert all(f"\n| {label} |" in per_modality for label in everything)  # Table 1 layout: every method's z_s^m
 
@@ -166,3 +169,16 @@ def test_leader_table_names_the_highest_mean_and_whether_g2ds_interval_excludes_
     assert "| b | dgl | 91.0 ± 1.0 | g2d 86.0 ± 1.0 | -5.0 [-5.0, -5.0] | behind |" in text
     assert "| t | g2d | 85.0 ± 1.0 | arl 85.0 ± 2.6 | +0.0 [" in text and "tie (interval across zero)" in text  # equal means: g2d is named
     assert "| a | g2d | 91.0 ± 1.0 | arl 86.0 ± 1.0 | +5.0 [+5.0, +5.0] | ahead |" in text
+
+
+def test_the_report_warns_when_its_students_come_from_different_code():
+    from g2d.bench.evidence import code_versions_note
+
+    def cell(*sources):
+        return {"methods": {f"m{i}": ({"software": {"g2d_source": s}} if s else {}) for i, s in enumerate(sources)}}
+
+    assert code_versions_note({"a": [cell("abc", "abc")], "b": [cell("abc")]}) == ""
+    mixed = code_versions_note({"a": [cell("abc", "def")]})
+    assert "come from 2 versions of g2d's source code" in mixed and "abc, def" in mixed
+    old = code_versions_note({"a": [cell("abc", None)]})
+    assert "(1 of 2 trained before versions were recorded)" in old

@@ -416,6 +416,21 @@ def cell_seconds(cell: dict[str, Any], labels: list[str]) -> float:
     return cell.get("teachers_wall_s", 0.0) + sum(cell["methods"][label].get("wall_s", 0.0) for label in labels)
 
 
+def code_versions_note(results: dict[str, list[dict[str, Any]]]) -> str:
+    """A warning when the students in the tables were trained by different g2d source code (cells are
+    resumable, so a column added later may come from newer code), or by code too old to say."""
+    sources = [m.get("software", {}).get("g2d_source") for cells in results.values() for c in cells
+               for m in c["methods"].values()]
+    known = sorted({s for s in sources if s})
+    unknown = sum(s is None for s in sources)
+    if len(known) <= 1 and not unknown:
+        return ""
+    return (f"**The students in these tables come from {len(known)} versions of g2d's source code"
+            f"{f' ({unknown} of {len(sources)} trained before versions were recorded)' if unknown else ''}**: "
+            f"{', '.join(known) or 'none recorded'}. Seeded results move with the code; rerun into a fresh "
+            f"`--out` before comparing columns.\n\n")
+
+
 def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, wall: float,
            failed: dict[str, str] | None = None) -> str:
     every = [s.label for s in methods() if s.label in args.methods]
@@ -432,6 +447,7 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, w
             f"{'constant lr' if not args.decay_at else f'lr ×0.1 at {args.decay_at:g} of the epochs'}. Wall time {wall / 60:.0f} min ({args.workers} workers × {args.threads} thread; "
             f"{trained} of {total} cells trained by this invocation, the others read back from {args.out}; "
             f"the cells' own training times sum to {compute / 60:.0f} min of one worker).\n\n")
+    head += code_versions_note(results)
     if failed:
         head += (f"**{len(failed)} cell(s) failed and are left out of every table** (a data set's row averages the "
                  f"seeds it has; the error of each is in {args.out}/cells/NAME.error.txt, and a rerun retries "
