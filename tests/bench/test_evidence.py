@@ -182,3 +182,20 @@ def test_the_report_warns_when_its_students_come_from_different_code():
     assert "come from 2 versions of g2d's source code" in mixed and "abc, def" in mixed
     old = code_versions_note({"a": [cell("abc", None)]})
     assert "(1 of 2 trained before versions were recorded)" in old
+
+
+def test_a_cell_reads_back_only_columns_trained_with_the_same_config(tmp_path):
+    from g2d.bench.evidence import run_cell
+    from tests.conftest import tiny_config
+
+    joint, g2d = ("joint", "joint", {}, []), ("g2d", "g2d", {}, [])
+    out = str(tmp_path / "cell")
+    one = tiny_config(teachers__epochs=1, student__epochs=1).model_dump(mode="json")
+    run_cell(json.dumps(one), out, [joint], 1)
+    epochs = lambda label: len((tmp_path / "cell/students" / label / "metrics.jsonl").read_text().splitlines())  # noqa: E731
+    assert epochs("joint") == 1
+    same = run_cell(json.dumps(one), out, [joint], 1)  # same config: read back, nothing trained
+    assert same["reused"] is True
+    two = tiny_config(teachers__epochs=1, student__epochs=2).model_dump(mode="json")
+    summary = run_cell(json.dumps(two), out, [joint, g2d], 1)  # another budget: joint is retrained too
+    assert epochs("joint") == 2 and epochs("g2d") == 2 and set(summary["methods"]) == {"joint", "g2d"}

@@ -35,6 +35,7 @@ shared head).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import statistics
@@ -160,13 +161,18 @@ def ensure_cremad_digits(paths: dict[str, Path], folder: Path) -> Path:
 # ---- running: one cell = one data set × one seed (teachers once, then every method) ------------
 def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, Any], list[dict[str, Any]]]],
              threads: int) -> dict[str, Any]:
-    """Train one seed of one data set; methods already in its summary.json are read back, only the
-    missing ones are trained (a new column costs only its own students)."""
+    """Train one seed of one data set; methods already in its summary.json are read back when that
+    summary was made from this same cell config (data, model, budgets, seed), and only the missing
+    ones are trained (a new column costs only its own students). A summary from another config
+    (e.g. other ``--av-epochs``) is retrained whole, never mixed into the new columns."""
     import torch
 
     torch.set_num_threads(threads)
     summary_path = Path(out) / "summary.json"
-    done = io.read_json(summary_path) if summary_path.exists() else {"methods": {}, "schedules": {}}
+    cell_key = hashlib.sha256(json.dumps(json.loads(config_json), sort_keys=True).encode()).hexdigest()[:16]
+    done = io.read_json(summary_path) if summary_path.exists() else {}
+    if done.get("cell_config") != cell_key:
+        done = {"methods": {}, "schedules": {}}
     missing = [MethodSpec(*s) for s in specs if s[0] not in done["methods"]]
     if not missing:
         return done | {"reused": True}
@@ -177,6 +183,7 @@ def run_cell(config_json: str, out: str, specs: list[tuple[str, str, dict[str, A
         summary["teachers_wall_s"] = done.get("teachers_wall_s", summary["teachers_wall_s"])
     summary["schedules"] = done.get("schedules", {}) | {s.label: schedule(Path(out) / "students" / s.label)
                                                         for s in missing}
+    summary["cell_config"] = cell_key
     io.write_json(summary_path, summary)
     return summary
 
