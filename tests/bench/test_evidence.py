@@ -169,6 +169,12 @@ def test_leader_table_names_the_highest_mean_and_whether_g2ds_interval_excludes_
     assert "| b | dgl | 91.0 ± 1.0 | g2d 86.0 ± 1.0 | -5.0 [-5.0, -5.0] | behind |" in text
     assert "| t | g2d | 85.0 ± 1.0 | arl 85.0 ± 2.6 | +0.0 [" in text and "tie (interval across zero)" in text  # equal means: g2d is named
     assert "| a | g2d | 91.0 ± 1.0 | arl 86.0 ± 1.0 | +5.0 [+5.0, +5.0] | ahead |" in text
+    from g2d.bench.evidence import versus_g2d_table
+
+    versus = versus_g2d_table({"b": behind, "t": tied}, ["joint", "g2d", "dgl", "arl"])
+    assert "| data set | joint − g2d | dgl − g2d | arl − g2d |" in versus
+    assert "| b | -5.0 [-5.0, -5.0] * | +5.0 [+5.0, +5.0] * | – |" in versus
+    assert "| t | -5.0 [" in versus and versus.count("*") == 3  # t: joint −5 every seed; arl − g2d a tie
 
 
 def test_the_report_warns_when_its_students_come_from_different_code():
@@ -182,6 +188,7 @@ def test_the_report_warns_when_its_students_come_from_different_code():
     assert "come from 2 versions of g2d's source code" in mixed and "abc, def" in mixed
     old = code_versions_note({"a": [cell("abc", None)]})
     assert "(1 of 2 trained before versions were recorded)" in old
+    assert "None of the 2 students in these tables recorded the code" in code_versions_note({"a": [cell(None, None)]})
 
 
 def test_a_cell_reads_back_only_columns_trained_with_the_same_config(tmp_path):

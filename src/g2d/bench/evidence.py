@@ -398,6 +398,21 @@ def leader_table(results: dict[str, list[dict[str, Any]]], labels: list[str]) ->
                            "Δ g2d − other [95% CI]", "g2d vs it"], rows)
 
 
+def versus_g2d_table(results: dict[str, list[dict[str, Any]]], labels: list[str]) -> str:
+    """Every other method's paired Δ to G2D per data set (points, 95 % CI; ``*`` where it excludes zero)."""
+    others = [label for label in labels if label != "g2d"]
+    rows = []
+    for name, cells in results.items():
+        acc = {label: [cell["methods"][label]["test"]["accuracy"] for cell in cells]
+               for label in ["g2d", *others] if all(label in cell["methods"] for cell in cells)}
+        if "g2d" not in acc:
+            continue
+        rows.append([name] + [delta_cell(acc[label], acc["g2d"]) + ("" if verdict(acc[label], acc["g2d"]).startswith("tie")
+                                                                    else " *") if label in acc else "–"
+                              for label in others])
+    return markdown_table(["data set"] + [f"{label} − g2d" for label in others], rows)
+
+
 def verdict(ours: list[float], theirs: list[float]) -> str:
     """``ahead``/``behind`` when the paired interval excludes zero, else ``tie``."""
     mean, half = paired_ci([a - b for a, b in zip(ours, theirs)])
@@ -432,10 +447,13 @@ def code_versions_note(results: dict[str, list[dict[str, Any]]]) -> str:
     unknown = sum(s is None for s in sources)
     if len(known) <= 1 and not unknown:
         return ""
+    advice = "Seeded results move with the code; rerun into a fresh `--out` before comparing columns.\n\n"
+    if not known:
+        return (f"**None of the {len(sources)} students in these tables recorded the code that trained them** "
+                f"(trained before g2d recorded it), so they may come from different versions. " + advice)
     return (f"**The students in these tables come from {len(known)} versions of g2d's source code"
             f"{f' ({unknown} of {len(sources)} trained before versions were recorded)' if unknown else ''}**: "
-            f"{', '.join(known) or 'none recorded'}. Seeded results move with the code; rerun into a fresh "
-            f"`--out` before comparing columns.\n\n")
+            f"{', '.join(known)}. " + advice)
 
 
 def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, wall: float,
@@ -464,7 +482,9 @@ def report(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, w
             modality_table(name, cells, [label for label in every if all(label in c["methods"] for c in cells)])
             for name, cells in results.items())
     leaders = ("#### The highest mean per data set, every method run (test %; G2D's paired Δ to it)\n\n" +
-               leader_table(results, every)) if len(every) > 2 else ""
+               leader_table(results, every) + "\n\n#### Every method against G2D (test, paired Δ in points, "
+               "95 % CI; * where the interval excludes zero)\n\n" + versus_g2d_table(results, every)
+               ) if len(every) > 2 else ""
     return head + "\n\n".join(part.strip() for part in (body, contenders_section(results), leaders) if part) + "\n"
 
 
