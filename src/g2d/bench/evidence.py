@@ -273,17 +273,20 @@ def pct(values: list[float]) -> str:
     return f"{statistics.mean(vals):.1f} ± {statistics.stdev(vals):.1f}" if len(vals) > 1 else f"{vals[0]:.1f}"
 
 
+def test_accuracies(cells: list[dict[str, Any]], labels: list[str]) -> dict[str, list[float]]:
+    """Each of ``labels`` trained in every cell -> its test accuracy per cell (seed order)."""
+    return {label: [cell["methods"][label]["test"]["accuracy"] for cell in cells]
+            for label in labels if all(label in cell["methods"] for cell in cells)}
+
+
 def fused_table(results: dict[str, list[dict[str, Any]]], labels: list[str]) -> str:
     """One row per data set: mean ± std of each method, and each method's paired Δ vs joint."""
     header = ["data set"] + labels + [f"Δ {label} − joint [95% CI]" for label in labels if label != "joint"]
     rows = []
     for name, cells in results.items():
-        acc = {label: [c["methods"][label]["test"]["accuracy"] for c in cells] for label in labels}
-        row = [name] + [pct(acc[label]) for label in labels]
-        for label in labels[1:]:
-            mean, half = paired_ci([a - j for a, j in zip(acc[label], acc["joint"])])
-            row.append(f"{100 * mean:+.1f} [{100 * (mean - half):+.1f}, {100 * (mean + half):+.1f}]")
-        rows.append(row)
+        acc = test_accuracies(cells, labels)
+        rows.append([name] + [pct(acc[label]) for label in labels] +
+                    [delta_cell(acc[label], acc["joint"]) for label in labels[1:]])
     return markdown_table(header, rows)
 
 
@@ -368,9 +371,9 @@ def contender_table(results: dict[str, list[dict[str, Any]]], contenders: list[s
     header = ["data set"] + shown + [f"Δ {c} − {ref} [95% CI]" for c in contenders for ref in ("joint", "g2d")]
     rows = []
     for name, cells in results.items():
-        if not all(label in cell["methods"] for label in shown for cell in cells):
+        acc = test_accuracies(cells, shown)
+        if len(acc) < len(shown):
             continue
-        acc = {label: [cell["methods"][label]["test"]["accuracy"] for cell in cells] for label in shown}
         rows.append([name] + [pct(acc[label]) for label in shown] +
                     [delta_cell(acc[c], acc[ref]) for c in contenders for ref in ("joint", "g2d")])
     return markdown_table(header, rows)
@@ -382,18 +385,16 @@ def leader_table(results: dict[str, list[dict[str, Any]]], labels: list[str]) ->
     if not, does its interval exclude zero?"""
     rows = []
     for name, cells in results.items():
-        present = [label for label in labels if all(label in cell["methods"] for cell in cells)]
-        if "g2d" not in present:
+        acc = test_accuracies(cells, labels)
+        if "g2d" not in acc:
             continue
-        acc = {label: [cell["methods"][label]["test"]["accuracy"] for cell in cells] for label in present}
-        best = max(present, key=lambda label: (statistics.mean(acc[label]), label == "g2d"))
-        if best == "g2d":
-            runner = max((label for label in present if label != "g2d"), key=lambda label: statistics.mean(acc[label]))
-            rows.append([name, "g2d", pct(acc["g2d"]), f"{runner} {pct(acc[runner])}",
-                         delta_cell(acc["g2d"], acc[runner]), verdict(acc["g2d"], acc[runner])])
-        else:
-            rows.append([name, best, pct(acc[best]), f"g2d {pct(acc['g2d'])}",
-                         delta_cell(acc["g2d"], acc[best]), verdict(acc["g2d"], acc[best])])
+        best = max(acc, key=lambda label: (statistics.mean(acc[label]), label == "g2d"))
+        # the method G2D is compared with: the best, or when G2D is the best, the runner-up
+        other = best if best != "g2d" else max((label for label in acc if label != "g2d"),
+                                               key=lambda label: statistics.mean(acc[label]))
+        shown = other if best == "g2d" else "g2d"
+        rows.append([name, best, pct(acc[best]), f"{shown} {pct(acc[shown])}",
+                     delta_cell(acc["g2d"], acc[other]), verdict(acc["g2d"], acc[other])])
     return markdown_table(["data set", "highest mean", "its test %", "next (or g2d)",
                            "Δ g2d − other [95% CI]", "g2d vs it"], rows)
 
@@ -403,22 +404,25 @@ def versus_g2d_table(results: dict[str, list[dict[str, Any]]], labels: list[str]
     others = [label for label in labels if label != "g2d"]
     rows = []
     for name, cells in results.items():
-        acc = {label: [cell["methods"][label]["test"]["accuracy"] for cell in cells]
-               for label in ["g2d", *others] if all(label in cell["methods"] for cell in cells)}
+        acc = test_accuracies(cells, ["g2d", *others])
         if "g2d" not in acc:
             continue
-        rows.append([name] + [delta_cell(acc[label], acc["g2d"]) + ("" if verdict(acc[label], acc["g2d"]).startswith("tie")
-                                                                    else " *") if label in acc else "–"
-                              for label in others])
+        rows.append([name] + [delta_cell(acc[label], acc["g2d"]) + (" *" if excludes_zero(acc[label], acc["g2d"]) else "")
+                              if label in acc else "–" for label in others])
     return markdown_table(["data set"] + [f"{label} − g2d" for label in others], rows)
+
+
+def excludes_zero(ours: list[float], theirs: list[float]) -> bool:
+    """Whether the 95 % interval of the paired differences lies wholly on one side of zero."""
+    mean, half = paired_ci([a - b for a, b in zip(ours, theirs)])
+    return not math.isnan(half) and abs(mean) > half
 
 
 def verdict(ours: list[float], theirs: list[float]) -> str:
     """``ahead``/``behind`` when the paired interval excludes zero, else ``tie``."""
-    mean, half = paired_ci([a - b for a, b in zip(ours, theirs)])
-    if math.isnan(half) or abs(mean) <= half:
+    if not excludes_zero(ours, theirs):
         return "tie (interval across zero)"
-    return "ahead" if mean > 0 else "behind"
+    return "ahead" if statistics.mean(ours) > statistics.mean(theirs) else "behind"
 
 
 def contenders_section(results: dict[str, list[dict[str, Any]]]) -> str:
