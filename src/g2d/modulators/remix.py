@@ -166,11 +166,12 @@ class DataRemixing(Modulator):
         groups = {m: (chosen == j).nonzero().squeeze(1) for j, m in enumerate(self.modalities)}
         groups = {m: rows for m, rows in groups.items() if rows.numel()}
         lone = [m for m, rows in groups.items() if rows.numel() == 1]
-        if lone and len(lone) < len(groups):  # a larger sub-batch remains to step
+        leave_out = bool(lone) and len(lone) < len(groups)  # a larger sub-batch remains to step
+        if leave_out:
             self.left_out += len(lone)
             groups = {m: rows for m, rows in groups.items() if m not in lone}
-        parts = [slice_state(state, rows, m) for m, rows in groups.items()]
-        if sum(len(part.batch) for part in parts) < len(state.batch):
+        parts = [slice_state(state, rows, m) for m, rows in groups.items()]  # rows of the whole batch
+        if leave_out:
             narrow_state(state, torch.cat(list(groups.values())).sort().values)
         return parts
 
